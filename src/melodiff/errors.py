@@ -1,0 +1,8 @@
+"""The one exception type users see: a clear one-line message, exit code 2 from the CLI."""
+
+
+class MelodiffError(Exception):
+    """A user-facing error (bad input file, bad argument, bad checkpoint).
+
+    The CLI prints ``melodiff: error: <message>`` and exits with code 2; no traceback.
+    """

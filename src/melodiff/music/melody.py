@@ -1,0 +1,150 @@
+"""Melodies as step events on a 16-steps-per-bar (4/4) grid (PAPER.md §1).
+
+Vocabulary (90 classes, as MusicVAE): 0 = NO_EVENT (hold the current note or rest), 1 = NOTE_OFF (a rest starts),
+2..89 = note-on of MIDI pitch 21..108 (id = pitch - 19). A step is a 16th note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+NO_EVENT = 0
+NOTE_OFF = 1
+MIN_PITCH = 21
+MAX_PITCH = 108
+PITCH_OFFSET = MIN_PITCH - 2  # id = pitch - 19
+NUM_CLASSES = 90
+STEPS_PER_QUARTER = 4
+STEPS_PER_BAR = 16
+BARS_PER_CHUNK = 2
+CHUNK_STEPS = STEPS_PER_BAR * BARS_PER_CHUNK  # 32 steps = one VAE input
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note on the step grid: ``pitch`` (MIDI), ``start`` and ``end`` in steps, ``end > start``."""
+
+    pitch: int
+    start: int
+    end: int
+
+
+def pitch_to_id(pitch: int) -> int:
+    if not MIN_PITCH <= pitch <= MAX_PITCH:
+        raise ValueError(f"pitch {pitch} outside {MIN_PITCH}..{MAX_PITCH}")
+    return pitch - PITCH_OFFSET
+
+
+def id_to_pitch(event_id: int) -> int:
+    if not 2 <= event_id < NUM_CLASSES:
+        raise ValueError(f"event id {event_id} is not a note-on")
+    return event_id + PITCH_OFFSET
+
+
+class Melody:
+    """A monophonic melody: a 1-D int array of event ids, one per 16th-note step.
+
+    The melody starts silent (leading NO_EVENTs are rest); a note lasts until the next note-on or NOTE_OFF or the end.
+    """
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: Sequence[int] | np.ndarray) -> None:
+        arr = np.asarray(ids, dtype=np.int64)
+        if arr.ndim != 1:
+            raise ValueError(f"melody ids must be 1-D, got shape {arr.shape}")
+        if arr.size and (arr.min() < 0 or arr.max() >= NUM_CLASSES):
+            raise ValueError(f"event ids must lie in 0..{NUM_CLASSES - 1}")
+        self.ids = arr.astype(np.int8)
+
+    # ---- conversions -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_notes(cls, notes: Iterable[Note], num_steps: int | None = None) -> Melody:
+        """Build from non-overlapping notes (sorted or not). ``num_steps`` defaults to the last note's end."""
+        ordered = sorted(notes, key=lambda n: n.start)
+        if num_steps is None:
+            num_steps = ordered[-1].end if ordered else 0
+        ids = np.zeros(num_steps, dtype=np.int64)
+        for i, note in enumerate(ordered):
+            if note.end <= note.start:
+                raise ValueError(f"note {note} has no duration")
+            if i + 1 < len(ordered) and ordered[i + 1].start < note.end:
+                raise ValueError(f"notes overlap: {note} and {ordered[i + 1]}")
+            if note.start < 0 or note.end > num_steps:
+                raise ValueError(f"note {note} outside 0..{num_steps}")
+            ids[note.start] = pitch_to_id(note.pitch)
+            if note.end < num_steps and ids[note.end] == NO_EVENT:
+                ids[note.end] = NOTE_OFF
+        return cls(ids)
+
+    def to_notes(self) -> list[Note]:
+        notes: list[Note] = []
+        pitch, start = None, 0
+        for step, event in enumerate(self.ids.tolist()):
+            if event == NO_EVENT:
+                continue
+            if pitch is not None:
+                notes.append(Note(pitch, start, step))
+                pitch = None
+            if event != NOTE_OFF:
+                pitch, start = event + PITCH_OFFSET, step
+        if pitch is not None:
+            notes.append(Note(pitch, start, len(self.ids)))
+        return notes
+
+    # ---- shape ---------------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Melody) and np.array_equal(self.ids, other.ids)
+
+    def __hash__(self) -> int:
+        return hash(self.ids.tobytes())
+
+    def __repr__(self) -> str:
+        return f"Melody({len(self)} steps, {self.num_notes} notes)"
+
+    @property
+    def num_bars(self) -> float:
+        return len(self) / STEPS_PER_BAR
+
+    @property
+    def num_notes(self) -> int:
+        return int((self.ids >= 2).sum())
+
+    def padded(self, multiple: int = CHUNK_STEPS) -> Melody:
+        """Pad with rest to a multiple of ``multiple`` steps (a NOTE_OFF ends the last note)."""
+        pad = (-len(self)) % multiple
+        if pad == 0:
+            return self
+        tail = np.zeros(pad, dtype=np.int64)
+        if self.to_notes():
+            tail[0] = NOTE_OFF
+        return Melody(np.concatenate([self.ids.astype(np.int64), tail]))
+
+    def chunks(self) -> np.ndarray:
+        """The melody as 2-bar chunks: int64 array (num_chunks, 32). Length must be a multiple of 32."""
+        if len(self) % CHUNK_STEPS:
+            raise ValueError(f"melody of {len(self)} steps is not a whole number of 2-bar chunks; use padded()")
+        return self.ids.astype(np.int64).reshape(-1, CHUNK_STEPS)
+
+    @classmethod
+    def from_chunks(cls, chunks: np.ndarray | Sequence[Sequence[int]]) -> Melody:
+        return cls(np.asarray(chunks, dtype=np.int64).reshape(-1))
+
+    def transposed(self, semitones: int) -> Melody:
+        ids = self.ids.astype(np.int64).copy()
+        notes = ids >= 2
+        ids[notes] += semitones
+        if notes.any() and (ids[notes].min() < 2 or ids[notes].max() >= NUM_CLASSES):
+            raise ValueError(f"transposing by {semitones} leaves the pitch range {MIN_PITCH}..{MAX_PITCH}")
+        return Melody(ids)
+
+
+def is_rest_chunk(chunk: np.ndarray) -> np.ndarray:
+    """True where a chunk (..., 32) has no note-on: a "rest chunk" in the paper's sense."""
+    return ~(np.asarray(chunk) >= 2).any(axis=-1)
