@@ -21,6 +21,15 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
               f"see {args.out}/report.md")
 
 
+def _cmd_train_vae(args: argparse.Namespace) -> None:
+    from melodiff.vae.train import train_vae
+
+    train_vae(args.data, args.out, args.preset, steps=args.steps, seed=args.seed,
+              max_seconds=args.max_minutes * 60 if args.max_minutes else float("inf"), progress=not args.quiet)
+    if not args.quiet:
+        print(f"VAE checkpoint in {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="melodiff", description=__doc__, epilog=EPILOG)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries")
@@ -38,7 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation", type=float, default=0.05, help="validation fraction (default 0.05)")
     p.add_argument("--test", type=float, default=0.05, help="test fraction (default 0.05)")
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("train-vae", help="train (or resume) the 2-bar melody VAE")
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds a run)")
+    p.add_argument("--preset", default="cpu", help="paper | magenta-small | cpu | tiny (default cpu)")
+    _add_run_args(p)
+    p.set_defaults(func=_cmd_train_vae)
     return parser
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the preset's)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long; rerun "
+                   "the same command to resume")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,8 +115,9 @@ def split_at_rest_chunks(melody: Melody, min_bars: int) -> tuple[list[Melody], i
             too_short += 1
             continue
         m = Melody.from_chunks(np.stack(run))
-        # a note sounding into the dropped rest chunk is cut at the chunk boundary (no NOTE_OFF needed)
-        kept.append(m)
+        # a note sounding into the dropped rest chunk is cut at the chunk boundary (no NOTE_OFF needed); a note held
+        # through a rest chunk leaves a NOTE_OFF on the next piece's first step: rebuild from notes to drop it
+        kept.append(Melody.from_notes(m.to_notes(), len(m)))
     return kept, too_short
 
 

@@ -122,7 +122,8 @@ class Melody:
         if pad == 0:
             return self
         tail = np.zeros(pad, dtype=np.int64)
-        if self.to_notes():
+        events = self.ids[self.ids != NO_EVENT]
+        if events.size and events[-1] != NOTE_OFF:  # a note sounds to the end: stop it (no redundant NOTE_OFF)
             tail[0] = NOTE_OFF
         return Melody(np.concatenate([self.ids.astype(np.int64), tail]))
 

@@ -50,9 +50,9 @@ PRESETS: dict[str, tuple[VAEConfig, VAETrainConfig]] = {
     "magenta-small": (VAEConfig(z_size=256, encoder_units=512, decoder_layers=2, decoder_units=256),
                       VAETrainConfig()),
     # what ships: sized so it trains in well under an hour on 2 CPU cores (docs/models/default.md)
-    "cpu": (VAEConfig(z_size=128, encoder_units=512, decoder_layers=2, decoder_units=512),
-            VAETrainConfig(max_beta=0.2, beta_rate=0.9995, sampling_rate=2000.0, batch_size=128, steps=12_000,
-                           lr_decay=0.9998)),
+    "cpu": (VAEConfig(z_size=128, encoder_units=256, decoder_layers=2, decoder_units=256),
+            VAETrainConfig(max_beta=0.2, beta_rate=0.9995, sampling_rate=1500.0, batch_size=128, steps=6_000,
+                           lr_decay=0.9997)),
     # for tests
     "tiny": (VAEConfig(z_size=16, encoder_units=32, decoder_layers=1, decoder_units=32),
              VAETrainConfig(max_beta=0.2, beta_rate=0.99, sampling_rate=0.0, batch_size=32, steps=50, lr_decay=1.0)),

@@ -1,0 +1,66 @@
+"""Configuration of the latent diffusion model (PAPER.md §4) and its presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from melodiff.errors import MelodiffError
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """DDPM noise schedule: ``num_steps`` betas, linear from ``beta_start`` to ``beta_end``."""
+
+    num_steps: int = 1000
+    beta_start: float = 1e-6
+    beta_end: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.num_steps < 1 or not 0 < self.beta_start <= self.beta_end < 1:
+            raise MelodiffError("schedule needs num_steps >= 1 and 0 < beta_start <= beta_end < 1")
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    """TransformerDenoiser sizes. ``latent_dim`` is set from the normaliser when training starts."""
+
+    latent_dim: int = 42
+    seq_len: int = 32  # chunks (2 bars each) per training sequence; sampling may ask for any length up to this
+    width: int = 128
+    layers: int = 6
+    heads: int = 8
+    mlp: int = 2048
+    dense_units: int = 2048
+    dense_blocks: int = 2
+    noise_channels: int = 128
+    noise_embedding: int = 512
+
+
+@dataclass(frozen=True)
+class DiffusionTrainConfig:
+    batch_size: int = 64
+    steps: int = 500_000
+    lr: float = 1e-3
+    lr_decay: float = 0.98  # multiplied in every ``lr_decay_every`` steps
+    lr_decay_every: int = 4000
+    grad_clip: float = 1.0
+    ema_decay: float = 0.0  # the paper uses no EMA
+    seed: int = 0
+
+
+PRESETS: dict[str, tuple[DenoiserConfig, ScheduleConfig, DiffusionTrainConfig]] = {
+    "paper": (DenoiserConfig(), ScheduleConfig(), DiffusionTrainConfig()),
+    # what ships: trains in about half an hour on 2 CPU cores (docs/models/default.md)
+    "cpu": (DenoiserConfig(seq_len=16, width=128, layers=4, heads=8, mlp=512, dense_units=512, noise_embedding=256),
+            ScheduleConfig(), DiffusionTrainConfig(batch_size=64, steps=10_000, lr=1e-3, lr_decay=0.9,
+                                                   lr_decay_every=1000, ema_decay=0.999)),
+    "tiny": (DenoiserConfig(seq_len=8, width=32, layers=1, heads=2, mlp=64, dense_units=64, dense_blocks=1,
+                            noise_channels=16, noise_embedding=32),
+             ScheduleConfig(num_steps=100, beta_end=0.05), DiffusionTrainConfig(batch_size=16, steps=30)),
+}
+
+
+def preset(name: str) -> tuple[DenoiserConfig, ScheduleConfig, DiffusionTrainConfig]:
+    if name not in PRESETS:
+        raise MelodiffError(f"unknown diffusion preset {name!r}: use one of {', '.join(PRESETS)}")
+    return PRESETS[name]

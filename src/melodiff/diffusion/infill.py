@@ -1,0 +1,28 @@
+"""Post-hoc infilling (PAPER.md §5) as a sampler feature. Mask convention, the one used everywhere in melodiff:
+``mask`` (B, L) or (L,) bool/float, **1 = known latent** (kept), 0 = generated.
+
+After every reverse step the known positions are replaced by the real latents noised to the level the sample is at:
+x <- x * (1 - m) + (sqrt(abar) s + sqrt(1 - abar) eps) * m, and by s itself at the end (abar = 1). Sampling starts
+from Gaussian noise (the original code started from uniform noise and hard-wired the middle 16 latents)."""
+
+from __future__ import annotations
+
+import torch
+
+from melodiff.diffusion.sampling import Project
+
+
+def known_projection(known: torch.Tensor, mask: torch.Tensor) -> Project:
+    """known (B, L, D) clean normalised latents; mask (B, L) or (L,), 1 = keep -> a ``project`` for the samplers."""
+    m = mask.to(known.dtype)
+    m = m.unsqueeze(-1) if m.dim() == known.dim() - 1 else m.reshape(1, -1, 1)
+
+    def project(x: torch.Tensor, alpha_bar: float, generator: torch.Generator | None) -> torch.Tensor:
+        if alpha_bar >= 1.0:
+            noised = known
+        else:
+            eps = torch.randn(known.shape, generator=generator, dtype=known.dtype, device=known.device)
+            noised = alpha_bar**0.5 * known + (1.0 - alpha_bar) ** 0.5 * eps
+        return x * (1 - m) + noised * m
+
+    return project

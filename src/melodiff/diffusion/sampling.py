@@ -1,0 +1,138 @@
+"""Samplers: pure functions of (model_fn, schedule, x_T, generator, ...) (PAPER.md §4; Song et al. 2021 for DDIM;
+Lu et al. 2022 for DPM-Solver++(2M)).
+
+``model_fn(x_t (B, L, D), noise_level (B,)) -> eps (B, L, D)`` with noise_level = sqrt(alpha_bar).
+``project(x, alpha_bar, generator) -> x`` (optional) is applied after every step with the alpha_bar the sample is
+now at; infill.py uses it to put the known latents back. Every x0 prediction is clipped to [-1, 1] (the data range
+after normalisation) unless ``clip`` is False. ``callback(i, total, x0_pred)`` reports progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+import torch
+
+from melodiff.diffusion.schedule import NoiseSchedule, predict_eps, predict_x0
+from melodiff.errors import MelodiffError
+
+ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Project = Callable[[torch.Tensor, float, torch.Generator | None], torch.Tensor]
+Callback = Callable[[int, int, torch.Tensor], None]
+
+
+class Sampler(str, Enum):
+    DDPM = "ddpm"  # ancestral, all N steps (the paper)
+    DDIM = "ddim"  # deterministic at eta = 0, any number of steps
+    DPM_SOLVER = "dpm-solver"  # DPM-Solver++(2M), second order, ~10-25 steps
+
+
+def _x0(model_fn: ModelFn, x: torch.Tensor, alpha_bar: float, clip: bool) -> torch.Tensor:
+    level = torch.full((x.shape[0],), alpha_bar**0.5, dtype=x.dtype, device=x.device)
+    x0 = predict_x0(x, model_fn(x, level), torch.tensor(alpha_bar))
+    return x0.clamp(-1.0, 1.0) if clip else x0
+
+
+def _noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+
+
+def timesteps(num_steps: int, steps: int) -> list[int]:
+    """``steps`` integer timesteps from N down to 1, evenly spaced (always including N and 1)."""
+    if not 1 <= steps <= num_steps:
+        raise MelodiffError(f"sampling steps must be in 1..{num_steps}, got {steps}")
+    ts = torch.linspace(num_steps, 1, steps).round().long().tolist()
+    return sorted(set(ts), reverse=True)
+
+
+@torch.no_grad()
+def ddpm_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator | None,
+                clip: bool = True, project: Project | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """Ancestral sampling over all N steps: posterior mean from the clipped x0, sigma_t^2 = beta_t (1 - abar_{t-1}) /
+    (1 - abar_t), no noise at the last step."""
+    ab, betas = schedule.alpha_bar.tolist(), schedule.betas.tolist()
+    x, n = x_T, schedule.num_steps
+    for i, t in enumerate(range(n, 0, -1)):
+        x0 = _x0(model_fn, x, ab[t], clip)
+        coef_x0 = ab[t - 1] ** 0.5 * betas[t] / (1 - ab[t])
+        coef_xt = (1 - betas[t]) ** 0.5 * (1 - ab[t - 1]) / (1 - ab[t])
+        x = coef_x0 * x0 + coef_xt * x
+        if t > 1:
+            x = x + (betas[t] * (1 - ab[t - 1]) / (1 - ab[t])) ** 0.5 * _noise(x, generator)
+        if project is not None:
+            x = project(x, ab[t - 1], generator)
+        if callback is not None:
+            callback(i + 1, n, x0)
+    return x
+
+
+@torch.no_grad()
+def ddim_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator | None,
+                steps: int = 50, eta: float = 0.0, clip: bool = True, project: Project | None = None,
+                callback: Callback | None = None) -> torch.Tensor:
+    """DDIM over ``steps`` timesteps; eta = 0 is deterministic given x_T, eta = 1 matches DDPM's variance."""
+    ab = schedule.alpha_bar.tolist()
+    ts = timesteps(schedule.num_steps, steps)
+    x = x_T
+    for i, t in enumerate(ts):
+        t_next = ts[i + 1] if i + 1 < len(ts) else 0
+        a, a_next = ab[t], ab[t_next]
+        x0 = _x0(model_fn, x, a, clip)
+        eps = predict_eps(x, x0, torch.tensor(a))
+        sigma = eta * ((1 - a_next) / (1 - a) * (1 - a / a_next)) ** 0.5
+        x = a_next**0.5 * x0 + max(1 - a_next - sigma**2, 0.0) ** 0.5 * eps
+        if sigma > 0 and t_next > 0:
+            x = x + sigma * _noise(x, generator)
+        if project is not None:
+            x = project(x, a_next, generator)
+        if callback is not None:
+            callback(i + 1, len(ts), x0)
+    return x
+
+
+@torch.no_grad()
+def dpm_solver_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor,
+                      generator: torch.Generator | None, steps: int = 20, clip: bool = True,
+                      project: Project | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """DPM-Solver++(2M): multistep second-order solver of the probability-flow ODE in the data (x0) prediction,
+    with lambda = log(sqrt(abar) / sqrt(1 - abar)). Deterministic given x_T (``generator`` only feeds ``project``)."""
+    ab = schedule.alpha_bar.tolist()
+    ts = timesteps(schedule.num_steps, steps)
+    x, prev_x0, prev_h = x_T, None, None
+    for i, t in enumerate(ts):
+        t_next = ts[i + 1] if i + 1 < len(ts) else 0
+        a, a_next = ab[t], ab[t_next]
+        x0 = _x0(model_fn, x, a, clip)
+        if t_next == 0:
+            x = x0
+        else:
+            lam = 0.5 * torch.log(torch.tensor(a / (1 - a))).item()
+            lam_next = 0.5 * torch.log(torch.tensor(a_next / (1 - a_next))).item()
+            h = lam_next - lam
+            d = x0
+            if prev_x0 is not None and t_next > 0:
+                r = prev_h / h
+                d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
+            sigma_ratio = ((1 - a_next) / (1 - a)) ** 0.5
+            x = sigma_ratio * x - a_next**0.5 * torch.expm1(torch.tensor(-h)).item() * d
+            prev_h = h
+        prev_x0 = x0
+        if project is not None:
+            x = project(x, a_next, generator)
+        if callback is not None:
+            callback(i + 1, len(ts), x0)
+    return x
+
+
+def sample(method: Sampler | str, model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor,
+           generator: torch.Generator | None, steps: int | None = None, **kwargs) -> torch.Tensor:
+    """Dispatch to a sampler; ``steps`` is ignored by DDPM (always N)."""
+    try:
+        method = Sampler(method)
+    except ValueError:
+        raise MelodiffError(f"unknown sampler {method!r}: use one of {', '.join(s.value for s in Sampler)}") from None
+    if method is Sampler.DDPM:
+        return ddpm_sample(model_fn, schedule, x_T, generator, **kwargs)
+    if method is Sampler.DDIM:
+        return ddim_sample(model_fn, schedule, x_T, generator, steps=steps or 50, **kwargs)
+    return dpm_solver_sample(model_fn, schedule, x_T, generator, steps=steps or 20, **kwargs)

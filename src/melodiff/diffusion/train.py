@@ -1,0 +1,110 @@
+"""Training the latent diffusion model on a latent dataset (data/latents.py), and loading it back."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melodiff.config import from_dict, to_dict
+from melodiff.data.latents import LatentDataset
+from melodiff.data.normalizer import LatentNormalizer
+from melodiff.diffusion.config import DenoiserConfig, DiffusionTrainConfig, ScheduleConfig, preset
+from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.diffusion.schedule import NoiseSchedule, q_sample
+from melodiff.errors import MelodiffError
+from melodiff.training.checkpoint import read_config, read_weights
+from melodiff.training.loop import LoopConfig, train
+
+log = logging.getLogger(__name__)
+KIND = "diffusion"
+
+
+class WindowSampler:
+    """Random windows of ``seq_len`` consecutive latents (stride 1 over every melody of a split, PAPER.md §1).
+    A melody shorter than the window gives one window, padded; the padding mask marks the padded positions."""
+
+    def __init__(self, sequences: list[np.ndarray], seq_len: int) -> None:
+        if not sequences:
+            raise MelodiffError("no latent sequences to train on")
+        self.seq_len = seq_len
+        self.x = torch.from_numpy(np.concatenate(sequences + [np.zeros_like(sequences[0][:1])]))
+        lengths = np.array([len(s) for s in sequences])
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        starts = [np.arange(max(n - seq_len + 1, 1)) for n in lengths]
+        self.window_offset = torch.from_numpy(np.concatenate([o + s for o, s in zip(offsets, starts, strict=True)]))
+        self.window_valid = torch.from_numpy(np.concatenate(
+            [np.minimum(n - s, seq_len) for n, s in zip(lengths, starts, strict=True)]))
+
+    def __len__(self) -> int:
+        return len(self.window_offset)
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> x0 (B, L, D) with zeros at padding, padding_mask (B, L) True = padding."""
+        w = torch.randint(0, len(self), (batch,), generator=generator)
+        pos = torch.arange(self.seq_len)
+        pad = pos >= self.window_valid[w].unsqueeze(1)
+        rows = torch.where(pad, len(self.x) - 1, self.window_offset[w].unsqueeze(1) + pos)
+        return self.x[rows], pad
+
+
+def diffusion_loss(model: torch.nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, padding_mask: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
+    """MSE(eps, eps_theta(sqrt(abar) x0 + sqrt(1 - abar) eps, sqrt(abar))) over non-padded positions (PAPER.md §4)."""
+    alpha_bar = schedule.sample_alpha_bar(x0.shape[0], generator)
+    eps = torch.randn(x0.shape, generator=generator)
+    x_t = q_sample(x0, alpha_bar.float(), eps)
+    pred = model(x_t, alpha_bar.sqrt().float(), padding_mask)
+    valid = (~padding_mask).unsqueeze(-1).float()
+    return ((pred - eps).square() * valid).sum() / (valid.sum() * x0.shape[-1])
+
+
+def train_diffusion(latents: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
+                    seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
+                    vae_dir: str | None = None) -> TransformerDenoiser:
+    model_config, schedule_config, train_config = preset(preset_name)
+    if steps is not None:
+        train_config = replace(train_config, steps=steps)
+    if seed is not None:
+        train_config = replace(train_config, seed=seed)
+    data = LatentDataset.load(latents)
+    model_config = replace(model_config, latent_dim=data.normalizer.latent_dim)
+    out = Path(out)
+    if (out / "config.json").exists():  # resuming: the saved configs win
+        meta = read_config(out, KIND)
+        model_config = from_dict(DenoiserConfig, meta["model"])
+        schedule_config = from_dict(ScheduleConfig, meta["schedule"])
+        train_config = replace(from_dict(DiffusionTrainConfig, meta["train"]), steps=train_config.steps)
+    windows = WindowSampler(data.sequences("train"), model_config.seq_len)
+    log.info("diffusion training on %d windows of %d latents", len(windows), model_config.seq_len)
+    schedule = NoiseSchedule(schedule_config)
+    torch.manual_seed(train_config.seed)
+    model = TransformerDenoiser(model_config)
+
+    def loss_fn(net, step, generator):
+        x0, pad = windows.sample(train_config.batch_size, generator)
+        loss = diffusion_loss(net, schedule, x0, pad, generator)
+        return loss, {"mse": loss.item()}
+
+    tc = train_config
+    loop = LoopConfig(steps=tc.steps, lr_at=lambda s: tc.lr * tc.lr_decay ** (s // tc.lr_decay_every),
+                      grad_clip=tc.grad_clip, ema_decay=tc.ema_decay, checkpoint_every=500, seed=tc.seed,
+                      max_seconds=max_seconds)
+    meta = {"model": to_dict(model_config), "schedule": to_dict(schedule_config), "train": to_dict(train_config),
+            "normalizer": to_dict(data.normalizer), "latents": str(latents), "vae": vae_dir}
+    return train(model, loss_fn, loop, out, KIND, meta, progress=progress)
+
+
+def load_diffusion(folder: str | Path) -> tuple[TransformerDenoiser, NoiseSchedule, LatentNormalizer]:
+    meta = read_config(folder, KIND)
+    model = TransformerDenoiser(from_dict(DenoiserConfig, meta["model"]))
+    try:
+        model.load_state_dict(read_weights(folder))
+    except RuntimeError as exc:
+        raise MelodiffError(f"{folder}: weights do not match the config ({str(exc).splitlines()[0]})") from None
+    schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
+    return model.eval(), schedule, from_dict(LatentNormalizer, meta["normalizer"])

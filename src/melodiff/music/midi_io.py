@@ -1,0 +1,211 @@
+"""Melodies to and from MIDI files (symusic), WAV rendering (the ``fluidsynth`` binary) and piano-roll PNGs.
+
+MIDI layout written here: ``TICKS_PER_QUARTER`` = 480 ticks per quarter note, one step (a 16th note) = 120 ticks, one
+tempo, a 4/4 time signature, one track per melody. Each track ends with an "all notes off" control change (CC 123) at
+the melody's last step, so trailing rest survives a round trip: ``read_midi_melody(write_midi(m))`` gives back ``m``
+exactly for every melody with at least one note whose ids are canonical (``Melody.from_notes(m.to_notes(), len(m))``
+== m; redundant NOTE_OFFs are normalised away).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from melodiff.errors import MelodiffError
+from melodiff.music.extract import Extraction, RawNote, quantize_monophonic
+from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_BAR, STEPS_PER_QUARTER, Melody
+from melodiff.utils.io import atomic_write_bytes
+
+TICKS_PER_QUARTER = 480
+TICKS_PER_STEP = TICKS_PER_QUARTER // STEPS_PER_QUARTER
+ALL_NOTES_OFF = 123  # MIDI CC number; marks the end of a melody's track
+SOUNDFONT_ENV = "MELODIFF_SOUNDFONT"
+SOUNDFONT_PATHS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "/usr/share/soundfonts/default.sf2",
+)
+INSTALL_HINT = "apt-get install fluidsynth fluid-soundfont-gm"
+
+
+def _as_list(melody_or_melodies: Melody | Sequence[Melody]) -> list[Melody]:
+    melodies = [melody_or_melodies] if isinstance(melody_or_melodies, Melody) else list(melody_or_melodies)
+    if not melodies:
+        raise MelodiffError("no melodies given")
+    if not all(isinstance(m, Melody) for m in melodies):
+        raise MelodiffError("expected a Melody or a list of Melody objects")
+    return melodies
+
+
+# ---- MIDI ------------------------------------------------------------------------------------------------------------
+def melody_to_score(melody_or_melodies: Melody | Sequence[Melody], tempo_qpm: float = 120.0, program: int = 0,
+                    velocity: int = 100):
+    """One Melody (or a list: one track each) -> a symusic Score at 480 ticks per quarter (see the module docstring)."""
+    from symusic import ControlChange, Score, Tempo, TimeSignature, Track
+    from symusic import Note as MidiNote
+
+    melodies = _as_list(melody_or_melodies)
+    if not (isinstance(tempo_qpm, int | float) and 0 < tempo_qpm <= 1000):
+        raise MelodiffError(f"tempo must be in (0, 1000] quarter notes per minute, got {tempo_qpm}")
+    if not (isinstance(program, int | np.integer) and 0 <= program <= 127):
+        raise MelodiffError(f"MIDI program must be an integer in 0..127, got {program}")
+    if not (isinstance(velocity, int | np.integer) and 1 <= velocity <= 127):
+        raise MelodiffError(f"MIDI velocity must be an integer in 1..127, got {velocity}")
+    score = Score(TICKS_PER_QUARTER)
+    score.tempos.append(Tempo(0, qpm=float(tempo_qpm)))
+    score.time_signatures.append(TimeSignature(0, 4, 4))
+    for i, melody in enumerate(melodies):
+        name = "melody" if len(melodies) == 1 else f"melody {i}"
+        track = Track(name=name, program=int(program), is_drum=False)
+        for note in melody.to_notes():
+            track.notes.append(MidiNote(note.start * TICKS_PER_STEP, (note.end - note.start) * TICKS_PER_STEP,
+                                        note.pitch, int(velocity)))
+        track.controls.append(ControlChange(len(melody) * TICKS_PER_STEP, ALL_NOTES_OFF, 0))
+        score.tracks.append(track)
+    return score
+
+
+def write_midi(melody_or_melodies: Melody | Sequence[Melody], path: str | Path, tempo_qpm: float = 120.0,
+               program: int = 0, velocity: int = 100) -> None:
+    """Write one Melody (or a list: one track each) to a MIDI file, atomically.
+
+    ``tempo_qpm`` in (0, 1000] quarter notes per minute, ``program`` the General MIDI program 0..127, ``velocity``
+    1..127. Raises MelodiffError on bad arguments.
+    """
+    score = melody_to_score(melody_or_melodies, tempo_qpm, program, velocity)
+    atomic_write_bytes(path, score.dumps_midi())
+
+
+def read_midi_melody(path: str | Path) -> Melody:
+    """The first non-drum track of a MIDI file as a Melody (notes rounded to the nearest 16th-note step).
+
+    Overlapping notes are made monophonic as in extraction (highest of simultaneous onsets kept, a note is cut where the
+    next one starts); pitches outside MIDI 21..108 are dropped. The melody lasts to the track's "all notes off"
+    marker (CC 123) when there is one after the last note, else to the last note's end. Raises MelodiffError on a
+    missing or unreadable file or one without a non-drum track with notes.
+    """
+    from symusic import Score
+
+    path = Path(path)
+    if not path.is_file():
+        raise MelodiffError(f"{path}: no such file")
+    try:
+        score = Score.from_midi(path.read_bytes())
+    except Exception as exc:  # symusic raises RuntimeError/ValueError with its own wording
+        raise MelodiffError(f"{path}: not a readable MIDI file ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    track = next((t for t in score.tracks if not t.is_drum and len(t.notes)), None)
+    if track is None:
+        raise MelodiffError(f"{path}: the MIDI file has no non-drum track with notes")
+    tpq = score.ticks_per_quarter
+    notes = [RawNote(n.pitch, n.time / tpq, (n.time + n.duration) / tpq) for n in track.notes if n.velocity > 0]
+    melody = quantize_monophonic(notes, 1.0, 0, Extraction())
+    ends = [c.time for c in track.controls if c.number == ALL_NOTES_OFF]
+    num_steps = max(len(melody), round(max(ends) * STEPS_PER_QUARTER / tpq) if ends else 0)
+    return Melody.from_notes(melody.to_notes(), num_steps)
+
+
+# ---- audio -----------------------------------------------------------------------------------------------------------
+def find_soundfont(soundfont: str | Path | None = None) -> Path:
+    """The soundfont to render with: the argument, else $MELODIFF_SOUNDFONT, else the first of SOUNDFONT_PATHS found."""
+    if soundfont is not None:
+        if not Path(soundfont).is_file():
+            raise MelodiffError(f"{soundfont}: no such soundfont file")
+        return Path(soundfont)
+    env = os.environ.get(SOUNDFONT_ENV)
+    if env:
+        if not Path(env).is_file():
+            raise MelodiffError(f"${SOUNDFONT_ENV}={env}: no such soundfont file")
+        return Path(env)
+    for candidate in SOUNDFONT_PATHS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise MelodiffError(f"no soundfont found: install one ({INSTALL_HINT}) or set ${SOUNDFONT_ENV} to a .sf2 file")
+
+
+def render_wav(midi_path: str | Path, wav_path: str | Path, soundfont: str | Path | None = None,
+               sample_rate: int = 44100) -> None:
+    """Render a MIDI file to a WAV file with the ``fluidsynth`` binary; the WAV appears only when complete."""
+    midi_path, wav_path = Path(midi_path), Path(wav_path)
+    if not midi_path.is_file():
+        raise MelodiffError(f"{midi_path}: no such file")
+    if not (isinstance(sample_rate, int | np.integer) and 8000 <= sample_rate <= 192000):
+        raise MelodiffError(f"sample rate must be an integer in 8000..192000 Hz, got {sample_rate}")
+    binary = shutil.which("fluidsynth")
+    if binary is None:
+        raise MelodiffError(f"rendering audio needs the fluidsynth program: {INSTALL_HINT}")
+    font = find_soundfont(soundfont)
+    wav_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=wav_path.parent, prefix=f".{wav_path.stem}.", suffix=".tmp.wav")
+    os.close(fd)
+    try:
+        cmd = [binary, "-ni", "-q", "-T", "wav", "-F", tmp, "-r", str(int(sample_rate)), str(font), str(midi_path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or Path(tmp).stat().st_size == 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise MelodiffError(f"fluidsynth could not render {midi_path}" + (f" ({detail[-1]})" if detail else ""))
+        os.replace(tmp, wav_path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# ---- piano roll ------------------------------------------------------------------------------------------------------
+def draw_piano_roll(melody_or_melodies: Melody | Sequence[Melody], png_path: str | Path, title: str | None = None,
+                    highlight: tuple[int, int] | None = None) -> None:
+    """Draw melodies as a piano roll PNG (x: bars, with bar lines, thicker every 2-bar chunk; y: MIDI pitch).
+
+    ``highlight`` = (start_step, end_step), a half-open span of steps shaded in the plot (e.g. infilled bars).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
+
+    melodies = _as_list(melody_or_melodies)
+    if highlight is not None:
+        start, end = highlight
+        if not 0 <= start < end:
+            raise MelodiffError(f"highlight must be (start_step, end_step) with 0 <= start < end, got {highlight}")
+    num_steps = max(max(len(m) for m in melodies), STEPS_PER_BAR)
+    num_bars = -(-num_steps // STEPS_PER_BAR)
+    pitches = [n.pitch for m in melodies for n in m.to_notes()]
+    lo, hi = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74)
+    lo, hi = max(lo, MIN_PITCH - 1), min(hi, MAX_PITCH + 1)
+
+    fig = Figure(figsize=(min(4 + num_bars * 0.6, 30), 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if highlight is not None:
+        ax.axvspan(highlight[0] / STEPS_PER_BAR, highlight[1] / STEPS_PER_BAR, color="gold", alpha=0.3, lw=0, zorder=0.5)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for i, melody in enumerate(melodies):
+        color = colors[i % len(colors)]
+        for n in melody.to_notes():
+            ax.add_patch(Rectangle((n.start / STEPS_PER_BAR, n.pitch - 0.4), (n.end - n.start) / STEPS_PER_BAR, 0.8,
+                                   facecolor=color, edgecolor="black", lw=0.4, alpha=0.85, zorder=2))
+        if len(melodies) > 1:
+            ax.plot([], [], color=color, lw=6, label=f"melody {i}")
+    for bar in range(num_bars + 1):
+        ax.axvline(bar, color="gray", lw=1.2 if bar % 2 == 0 else 0.6, zorder=1)
+    ax.set_xlim(0, num_bars)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(lo, hi)
+    cs = [p for p in range(lo, hi + 1) if p % 12 == 0]
+    ax.set_yticks(cs, [f"C{p // 12 - 1}" for p in cs])
+    ax.set_xlabel("bar")
+    ax.set_ylabel("pitch")
+    if title:
+        ax.set_title(title)
+    if len(melodies) > 1:
+        ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(png_path, buf.getvalue())

@@ -1,0 +1,182 @@
+"""Pipeline: the one-object facade — a VAE + a latent diffusion model -> melodies.
+
+Units: bars (16 steps); the models work in 2-bar chunks, so bar spans are rounded outward to whole chunks.
+Every method takes a ``seed``; the same seed gives the same music."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from melodiff.data.normalizer import LatentNormalizer
+from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.diffusion.infill import known_projection
+from melodiff.diffusion.sampling import Sampler, sample
+from melodiff.diffusion.schedule import NoiseSchedule
+from melodiff.errors import MelodiffError
+from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
+from melodiff.vae.model import MelodyVAE
+
+log = logging.getLogger(__name__)
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+MAX_BARS = 4096
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    sampler: Sampler = Sampler.DPM_SOLVER
+    steps: int | None = None  # None: the sampler's default (DDPM always uses all N)
+    temperature: float = 0.0  # VAE decoder temperature; 0 = greedy (the paper's 0.001)
+
+
+class Pipeline:
+    def __init__(self, vae: MelodyVAE, denoiser: TransformerDenoiser, schedule: NoiseSchedule,
+                 normalizer: LatentNormalizer) -> None:
+        if normalizer.z_size != vae.config.z_size or normalizer.latent_dim != denoiser.config.latent_dim:
+            raise MelodiffError("the VAE, normaliser and diffusion model do not belong together")
+        self.vae, self.denoiser, self.schedule, self.normalizer = vae.eval(), denoiser.eval(), schedule, normalizer
+
+    # ---- loading -----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path = "default") -> Pipeline:
+        """A model folder holding ``vae/`` and ``diffusion/`` checkpoints; "default" is the model shipped inside
+        the package."""
+        from melodiff.diffusion.train import load_diffusion
+        from melodiff.vae.train import load_vae
+
+        folder = DEFAULT_MODEL if str(path) == "default" else Path(path)
+        if not (folder / "vae").is_dir() or not (folder / "diffusion").is_dir():
+            raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
+        denoiser, schedule, normalizer = load_diffusion(folder / "diffusion")
+        return cls(load_vae(folder / "vae"), denoiser, schedule, normalizer)
+
+    @property
+    def window_chunks(self) -> int:
+        return self.denoiser.config.seq_len
+
+    # ---- latents <-> melodies ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, melody: Melody, generator: torch.Generator | None = None) -> torch.Tensor:
+        """melody -> normalised latents (chunks, D), one sampled z per 2-bar chunk."""
+        chunks = torch.as_tensor(melody.padded().chunks())
+        z, _, _ = self.vae.encode(chunks, generator)
+        return self.normalizer.transform(z)
+
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor, options: SamplingOptions = SamplingOptions(),
+               generator: torch.Generator | None = None) -> list[Melody]:
+        """x (B, L, D) normalised latents -> B melodies of L chunks."""
+        z = self.normalizer.inverse(x, generator)
+        tokens = self.vae.decode(z.flatten(0, 1), options.temperature, generator)
+        return [Melody.from_chunks(t) for t in tokens.view(x.shape[0], x.shape[1], -1)]
+
+    # ---- sampling --------------------------------------------------------------------------------------------------
+    def _model_fn(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        return self.denoiser(x, level)
+
+    @torch.no_grad()
+    def sample_latents(self, num_chunks: int, num_samples: int = 1, options: SamplingOptions = SamplingOptions(),
+                       generator: torch.Generator | None = None, known: torch.Tensor | None = None,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(num_samples, num_chunks, D) latents. ``known``/``mask`` (1 = keep, see infill.py) constrain positions.
+        Sequences longer than the model's window are made window by window, each new window overlapping the
+        previous one by half and infilled from it."""
+        d, window = self.normalizer.latent_dim, self.window_chunks
+        if known is None:
+            known = torch.zeros(num_samples, num_chunks, d)
+            mask = torch.zeros(num_chunks)
+        mask = mask.to(torch.float32).reshape(-1)
+        known = known.expand(num_samples, -1, -1)
+        if num_chunks <= window:
+            return self._sample_window(known, mask, options, generator)
+        out = known.clone()
+        done = torch.zeros(num_chunks)
+        hop = max(window // 2, 1)
+        start = 0
+        while True:
+            end = min(start + window, num_chunks)
+            start = end - window
+            sl = slice(start, end)
+            window_mask = torch.maximum(mask[sl], done[sl])
+            out[:, sl] = self._sample_window(out[:, sl], window_mask, options, generator)
+            done[sl] = 1
+            if end == num_chunks:
+                return out
+            start += hop
+
+    def _sample_window(self, known: torch.Tensor, mask: torch.Tensor, options: SamplingOptions,
+                       generator: torch.Generator | None) -> torch.Tensor:
+        x_T = torch.randn(known.shape, generator=generator)
+        project = known_projection(known, mask) if mask.any() else None
+        return sample(options.sampler, self._model_fn, self.schedule, x_T, generator, steps=options.steps,
+                      project=project)
+
+    def generate(self, num_bars: int | None = None, num_samples: int = 1, seed: int = 0,
+                 options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+        """Unconditional melodies of ``num_bars`` bars (default: the model's window, 2 bars per latent)."""
+        num_bars = num_bars or self.window_chunks * BARS_PER_CHUNK
+        _check_count("bars", num_bars, MAX_BARS)
+        _check_count("samples", num_samples, 1024)
+        generator = torch.Generator().manual_seed(seed)
+        x = self.sample_latents(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator)
+        return [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in self.decode(x, options, generator)]
+
+    def infill(self, melody: Melody, start_bar: int, end_bar: int, num_samples: int = 1, seed: int = 0,
+               options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+        """Regenerate bars [start_bar, end_bar) of ``melody`` (0-based, rounded outward to whole 2-bar chunks);
+        everything else is kept exactly (the kept chunks are copied, not re-decoded)."""
+        total = math.ceil(len(melody) / CHUNK_STEPS)
+        if not 0 <= start_bar < end_bar or end_bar > total * BARS_PER_CHUNK:
+            raise MelodiffError(f"bars to infill must satisfy 0 <= start < end <= {total * BARS_PER_CHUNK}, "
+                                f"got {start_bar}..{end_bar}")
+        first, last = start_bar // BARS_PER_CHUNK, math.ceil(end_bar / BARS_PER_CHUNK)
+        mask = torch.ones(total)
+        mask[first:last] = 0
+        return self._fill(melody, total, mask, num_samples, seed, options)
+
+    def continue_melody(self, melody: Melody, bars: int, num_samples: int = 1, seed: int = 0,
+                        options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+        """``melody`` followed by ``bars`` new bars (the prompt is padded to whole 2-bar chunks)."""
+        _check_count("bars", bars, MAX_BARS)
+        have = math.ceil(len(melody) / CHUNK_STEPS)
+        total = have + math.ceil(bars / BARS_PER_CHUNK)
+        mask = torch.zeros(total)
+        mask[:have] = 1
+        return self._fill(melody, total, mask, num_samples, seed, options)
+
+    def interpolate(self, first: Melody, second: Melody, bars: int, num_samples: int = 1, seed: int = 0,
+                    options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+        """``first``, then ``bars`` new bars that lead into ``second``, then ``second``."""
+        _check_count("bars", bars, MAX_BARS)
+        a, b = first.padded(), second.padded()
+        gap = math.ceil(bars / BARS_PER_CHUNK)
+        joined = Melody.from_chunks([*a.chunks(), *[[0] * CHUNK_STEPS] * gap, *b.chunks()])
+        mask = torch.ones(len(joined) // CHUNK_STEPS)
+        mask[len(a) // CHUNK_STEPS:len(a) // CHUNK_STEPS + gap] = 0
+        return self._fill(joined, len(mask), mask, num_samples, seed, options)
+
+    def _fill(self, melody: Melody, total: int, mask: torch.Tensor, num_samples: int, seed: int,
+              options: SamplingOptions) -> list[Melody]:
+        _check_count("samples", num_samples, 1024)
+        generator = torch.Generator().manual_seed(seed)
+        padded = melody.padded()
+        have = len(padded) // CHUNK_STEPS
+        known = torch.zeros(1, total, self.normalizer.latent_dim)
+        known[0, :have] = self.encode(padded, generator)
+        x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask)
+        out = []
+        source = torch.zeros(total, CHUNK_STEPS, dtype=torch.long)
+        source[:have] = torch.as_tensor(padded.chunks())
+        for m in self.decode(x, options, generator):
+            chunks = torch.where(mask.bool().unsqueeze(1), source, torch.as_tensor(m.chunks()))
+            out.append(Melody.from_chunks(chunks.numpy()))
+        return out
+
+
+def _check_count(name: str, value: int, maximum: int) -> None:
+    if not isinstance(value, int) or not 1 <= value <= maximum:
+        raise MelodiffError(f"number of {name} must be an integer in 1..{maximum}, got {value!r}")

@@ -1,0 +1,79 @@
+"""Checkpoints as folders: ``model.safetensors`` (weights), ``config.json`` (everything needed to rebuild the model:
+its kind, model config, training config, extra objects such as the latent normaliser, and the versions that made it)
+and, for resuming only, ``state.pt`` (optimiser, step, EMA, RNG). Every file is written atomically."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save
+
+from melodiff.errors import MelodiffError
+from melodiff.utils.io import atomic_write_bytes, atomic_write_text
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+STATE = "state.pt"
+
+
+def versions() -> dict[str, str]:
+    import numpy
+
+    import melodiff
+
+    return {"melodiff": melodiff.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor]) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    atomic_write_bytes(path, save(tensors))
+
+
+def save_checkpoint(folder: str | Path, kind: str, model_state: dict[str, torch.Tensor], meta: dict[str, Any],
+                    train_state: dict[str, Any] | None = None) -> None:
+    """Write a checkpoint folder. ``meta`` holds JSON-ready configs; ``train_state`` (optional) the resume state."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(folder / WEIGHTS, model_state)
+    atomic_write_text(folder / CONFIG, json.dumps({"kind": kind, **meta, "versions": versions()}, indent=2))
+    if train_state is not None:
+        buf = io.BytesIO()
+        torch.save(train_state, buf)
+        atomic_write_bytes(folder / STATE, buf.getvalue())
+
+
+def read_config(folder: str | Path, kind: str | None = None) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / CONFIG
+    if not path.is_file():
+        raise MelodiffError(f"{folder}: not a melodiff checkpoint (no {CONFIG})")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MelodiffError(f"{path}: unreadable checkpoint config ({exc})") from None
+    if kind is not None and meta.get("kind") != kind:
+        raise MelodiffError(f"{folder}: a {meta.get('kind')!r} checkpoint, expected {kind!r}")
+    return meta
+
+
+def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(folder) / WEIGHTS
+    if not path.is_file():
+        raise MelodiffError(f"{folder}: checkpoint has no {WEIGHTS}")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for truncated/corrupt files
+        raise MelodiffError(f"{path}: corrupt weights ({exc})") from None
+
+
+def read_train_state(folder: str | Path) -> dict[str, Any] | None:
+    path = Path(folder) / STATE
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,195 @@
+"""Framewise self-similarity (PAPER.md §7): closed-form OA, frames, Consistency / Variance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.integrate import quad
+from scipy.stats import norm
+
+from melodiff.metrics.framewise import (
+    SD_FLOOR,
+    OAStats,
+    consistency_variance,
+    frame_gaussians,
+    frame_overlaps,
+    oa_statistics,
+    overlapping_area,
+    overlapping_areas,
+)
+from melodiff.music.melody import Melody, Note
+
+means = st.floats(-50, 50, allow_nan=False)
+sds = st.floats(0.05, 20, allow_nan=False)
+
+
+def normal_pdf(x: float, mu: float, sd: float) -> float:
+    return math.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+
+
+def numerical_oa(mu1: float, sd1: float, mu2: float, sd2: float) -> float:
+    lo = min(mu1, mu2) - 12 * max(sd1, sd2)
+    hi = max(mu1, mu2) + 12 * max(sd1, sd2)
+
+    def integrand(x: float) -> float:
+        return min(normal_pdf(x, mu1, sd1), normal_pdf(x, mu2, sd2))
+
+    value, _ = quad(integrand, lo, hi, points=[mu1, mu2], limit=400)
+    return value
+
+
+def notes_melody(notes: list[Note], num_steps: int) -> Melody:
+    return Melody.from_notes(notes, num_steps)
+
+
+def run(pitch: int, duration: int, start: int, count: int) -> list[Note]:
+    """`count` consecutive notes of one pitch and duration from step `start`."""
+    return [Note(pitch, start + i * duration, start + (i + 1) * duration) for i in range(count)]
+
+
+# ---- overlapping area ------------------------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(means, sds, means, sds)
+def test_oa_symmetric_and_bounded(mu1: float, sd1: float, mu2: float, sd2: float) -> None:
+    oa = overlapping_area(mu1, sd1, mu2, sd2)
+    assert 0.0 <= oa <= 1.0
+    assert oa == overlapping_area(mu2, sd2, mu1, sd1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(means, sds)
+def test_oa_of_identical_gaussians_is_one(mu: float, sd: float) -> None:
+    assert overlapping_area(mu, sd, mu, sd) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(("sd1", "sd2"), [(1.0, 1.0), (1.0, 2.5), (3.0, 0.4)])
+def test_oa_decreases_as_means_separate(sd1: float, sd2: float) -> None:
+    gaps = np.linspace(0.0, 15.0, 61)
+    oa = overlapping_areas(np.zeros_like(gaps), sd1, gaps, sd2)
+    assert np.all(np.diff(oa) <= 1e-12)
+    assert oa[-1] < 1e-3
+
+
+def test_oa_matches_numerical_integration() -> None:
+    rng = np.random.default_rng(0)
+    cases = [(0.0, 1.0, 0.0, 2.0), (0.0, 1.0, 1.0, 1.0), (60.0, 0.3, 62.0, 4.0)]
+    cases += [(*rng.normal(0, 3, 1), *rng.uniform(0.2, 3, 1), *rng.normal(0, 3, 1), *rng.uniform(0.2, 3, 1))
+              for _ in range(3)]
+    for mu1, sd1, mu2, sd2 in cases:
+        assert overlapping_area(mu1, sd1, mu2, sd2) == pytest.approx(numerical_oa(mu1, sd1, mu2, sd2), abs=1e-7)
+
+
+def test_oa_closed_forms() -> None:
+    # equal widths: OA = erfc(|Δ| / (2√2 σ))
+    assert overlapping_area(0.0, 2.0, 3.0, 2.0) == pytest.approx(math.erfc(3.0 / (2 * math.sqrt(2) * 2.0)))
+    # N(0, 1) vs N(0, 4): intersections at ±√(8 ln 2 / 3)
+    c = math.sqrt(8 * math.log(2) / 3)
+    expected = 2 * norm.cdf(-c) + (norm.cdf(c / 2) - norm.cdf(-c / 2))
+    assert overlapping_area(0.0, 1.0, 0.0, 2.0) == pytest.approx(expected, rel=1e-12)
+
+
+def test_oa_nearly_equal_widths_is_continuous() -> None:
+    base = overlapping_area(0.0, 1.0, 1.5, 1.0)
+    for eps in (1e-14, 1e-10, 1e-7, 1e-5):
+        assert overlapping_area(0.0, 1.0, 1.5, 1.0 + eps) == pytest.approx(base, abs=10 * eps + 1e-12)
+
+
+def test_oa_degenerate_sd_is_floored() -> None:
+    assert overlapping_area(60.0, 0.0, 60.0, 0.0) == 1.0
+    assert overlapping_area(60.0, 0.0, 61.0, 0.0) == pytest.approx(0.0, abs=1e-12)
+    assert overlapping_area(2.0, 0.0, 2.0, SD_FLOOR) == 1.0
+    assert overlapping_area(2.0, 0.0, 2.1, 0.5) < 0.01
+
+
+# ---- frames ----------------------------------------------------------------------------------------------------------
+def hand_melody() -> Melody:
+    """6 bars: 4 × (C4, 8 steps) | 8 × (E4, 4 steps) | 4 × (G#4, 8 steps). Frames start at steps 0 and 32."""
+    return notes_melody(run(60, 8, 0, 4) + run(64, 4, 32, 8) + run(68, 8, 64, 4), 96)
+
+
+def test_frame_gaussians_by_hand() -> None:
+    g = frame_gaussians(hand_melody())
+    sd = 4 * math.sqrt(2) / 3  # two values 4 apart with weights 1/3, 2/3: σ = 4 √(2/9)
+    assert g.shape == (2, 4)
+    np.testing.assert_allclose(g[0], [(4 * 60 + 8 * 64) / 12, sd, 16 / 3, sd])
+    np.testing.assert_allclose(g[1], [(8 * 64 + 4 * 68) / 12, sd, 16 / 3, sd])
+
+
+def test_frame_overlaps_by_hand() -> None:
+    oa = frame_overlaps([hand_melody()])
+    # pitch means 62.667 and 65.333 (Δ = 8/3), equal σ = 4√2/3: OA = erfc(Δ / (2√2 σ)) = erfc(1/2)
+    np.testing.assert_allclose(oa["pitch"], [math.erfc(0.5)])
+    np.testing.assert_allclose(oa["duration"], [1.0])
+
+
+def test_notes_are_assigned_by_onset_with_full_duration() -> None:
+    # One 20-step note with onset at step 60 belongs to frames [0, 64) and [32, 96), not to [64, 128).
+    melody = notes_melody([Note(60, 0, 4), Note(72, 60, 80)], 128)
+    g = frame_gaussians(melody)
+    assert g.shape == (3, 4)
+    np.testing.assert_allclose(g[0], [66.0, 6.0, 12.0, 8.0])
+    np.testing.assert_allclose(g[1], [72.0, 0.0, 20.0, 0.0])
+    assert np.isnan(g[2]).all()
+
+
+def test_pairs_with_empty_frames_are_skipped() -> None:
+    melody = notes_melody(run(60, 4, 0, 8), 128)  # notes only in bars 0-1; frames at 0, 32 (empty), 64 (empty)
+    oa = frame_overlaps([melody])
+    assert oa["pitch"].size == 0 and oa["duration"].size == 0
+    with pytest.raises(ValueError, match="no adjacent pair"):
+        oa_statistics([melody])
+
+
+def test_region_restriction() -> None:
+    melody = notes_melody(run(60, 8, 0, 4) + run(64, 4, 32, 8) + run(68, 8, 64, 4) + run(72, 2, 96, 16), 128)
+    full = frame_overlaps([melody])
+    assert full["pitch"].size == 2  # frames at 0, 32, 64
+    region = frame_overlaps([melody], start_step=32, end_step=128)  # frames at 32, 64
+    np.testing.assert_allclose(region["pitch"], full["pitch"][1:])
+    np.testing.assert_allclose(region["duration"], full["duration"][1:])
+    # a region shorter than two frames has no pair; end_step beyond the melody is clipped
+    assert frame_overlaps([melody], start_step=64)["pitch"].size == 0
+    np.testing.assert_allclose(frame_overlaps([melody], end_step=10_000)["pitch"], full["pitch"])
+
+
+def test_overlaps_pool_over_melodies() -> None:
+    a = hand_melody()
+    b = notes_melody(run(60, 8, 0, 4) + run(62, 2, 32, 16) + run(67, 4, 64, 8), 96)
+    pooled = frame_overlaps([a, b])
+    for name in ("pitch", "duration"):
+        np.testing.assert_array_equal(pooled[name], np.concatenate([frame_overlaps([a])[name],
+                                                                    frame_overlaps([b])[name]]))
+    stats = oa_statistics([a, b])
+    assert stats["pitch"].mean == pytest.approx(pooled["pitch"].mean())
+    assert stats["duration"].variance == pytest.approx(pooled["duration"].var())
+
+
+# ---- consistency / variance --------------------------------------------------------------------------------------
+def test_consistency_variance_is_one_for_identical_sets() -> None:
+    melodies = [hand_melody(), notes_melody(run(60, 8, 0, 4) + run(62, 2, 32, 16) + run(67, 4, 64, 8), 96)]
+    stats = oa_statistics(melodies)
+    scores = consistency_variance(stats, stats)
+    assert set(scores) == {"pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"}
+    assert all(v == 1.0 for v in scores.values())
+
+
+def test_consistency_variance_formula() -> None:
+    gt = {"pitch": OAStats(0.8, 0.02), "duration": OAStats(0.5, 0.04)}
+    gen = {"pitch": OAStats(0.6, 0.03), "duration": OAStats(1.5, 0.0)}
+    scores = consistency_variance(gen, gt)
+    assert scores["pitch_consistency"] == pytest.approx(0.75)
+    assert scores["pitch_variance"] == pytest.approx(0.5)
+    assert scores["duration_consistency"] == 0.0  # clipped at 0
+    assert scores["duration_variance"] == pytest.approx(0.0)
+
+
+def test_zero_ground_truth_rule() -> None:
+    gt = {"pitch": OAStats(1.0, 0.0), "duration": OAStats(1.0, 0.0)}
+    gen = {"pitch": OAStats(1.0, 0.0), "duration": OAStats(1.0, 1e-3)}
+    scores = consistency_variance(gen, gt)
+    assert scores["pitch_variance"] == 1.0
+    assert scores["duration_variance"] == 0.0
