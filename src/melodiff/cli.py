@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from melodiff.errors import MelodiffError
 
 EPILOG = "Exit codes: 0 success, 2 bad input or arguments (one-line error), 1 unexpected failure."
 
 
+def _max_seconds(args: argparse.Namespace) -> float:
+    return args.max_minutes * 60 if args.max_minutes else float("inf")
+
+
+# ---- data and training ------------------------------------------------------------------------------------------------
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from melodiff.data.prepare import PrepareConfig, prepare
 
@@ -24,37 +31,172 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 def _cmd_train_vae(args: argparse.Namespace) -> None:
     from melodiff.vae.train import train_vae
 
-    train_vae(args.data, args.out, args.preset, steps=args.steps, seed=args.seed,
-              max_seconds=args.max_minutes * 60 if args.max_minutes else float("inf"), progress=not args.quiet)
+    train_vae(args.data, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
+              progress=not args.quiet)
     if not args.quiet:
         print(f"VAE checkpoint in {args.out}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="melodiff", description=__doc__, epilog=EPILOG)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
+    from melodiff.data.chunks import training_chunks
+    from melodiff.data.prepare import load_melodies
+    from melodiff.vae.train import evaluate_vae, load_vae
 
-    p = sub.add_parser("prepare", help="extract monophonic 4/4 melodies into a dataset", epilog=(
-        "examples:\n  melodiff prepare music21:folk --out data/folk\n  melodiff prepare ~/midi music21:bach --out data/mine"
-    ), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sources", nargs="+", help="music21:folk | music21:classical | music21:all | music21:<collection> "
-                   "| a MIDI/MusicXML/ABC/kern file or folder")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--workers", type=int, default=None, help="parallel parsers (default: number of cores)")
-    p.add_argument("--min-bars", type=int, default=4, help="drop melodies shorter than this (default 4)")
-    p.add_argument("--validation", type=float, default=0.05, help="validation fraction (default 0.05)")
-    p.add_argument("--test", type=float, default=0.05, help="test fraction (default 0.05)")
-    p.set_defaults(func=_cmd_prepare)
+    melodies, _ = load_melodies(args.data, args.split)
+    scores = evaluate_vae(load_vae(args.vae), training_chunks(melodies))
+    print(json.dumps(scores, indent=2))
 
-    p = sub.add_parser("train-vae", help="train (or resume) the 2-bar melody VAE")
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds a run)")
-    p.add_argument("--preset", default="cpu", help="paper | magenta-small | cpu | tiny (default cpu)")
-    _add_run_args(p)
-    p.set_defaults(func=_cmd_train_vae)
-    return parser
+
+def _cmd_encode(args: argparse.Namespace) -> None:
+    from melodiff.data.latents import encode_dataset
+    from melodiff.vae.train import load_vae
+
+    data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold)
+    data.save(args.out)
+    if not args.quiet:
+        print(f"{len(data.x)} latents of {data.normalizer.latent_dim} kept dims (of {data.normalizer.z_size}) "
+              f"written to {args.out}")
+
+
+def _cmd_train_diffusion(args: argparse.Namespace) -> None:
+    from melodiff.diffusion.train import train_diffusion
+
+    train_diffusion(args.latents, args.out, args.preset, steps=args.steps, seed=args.seed,
+                    max_seconds=_max_seconds(args), progress=not args.quiet)
+    if not args.quiet:
+        print(f"diffusion checkpoint in {args.out}")
+
+
+def _cmd_train_mdn(args: argparse.Namespace) -> None:
+    from melodiff.baseline.train import train_mdn
+
+    train_mdn(args.latents, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
+              progress=not args.quiet)
+    if not args.quiet:
+        print(f"TransformerMDN checkpoint in {args.out}")
+
+
+def _cmd_bundle(args: argparse.Namespace) -> None:
+    from melodiff.bundle import bundle_model
+
+    size = bundle_model(args.vae, args.diffusion, args.out)
+    if not args.quiet:
+        print(f"model folder {args.out} ({size / 2**20:.1f} MiB)")
+
+
+# ---- music ---------------------------------------------------------------------------------------------------------
+def _pipeline(args: argparse.Namespace):
+    from melodiff.pipeline import Pipeline
+
+    return Pipeline.from_pretrained(args.model)
+
+
+def _options(args: argparse.Namespace):
+    from melodiff.pipeline import SamplingOptions
+
+    return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature)
+
+
+def _read_melody(path: str):
+    from melodiff.music.midi_io import read_midi_melody
+
+    return read_midi_melody(path)
+
+
+def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highlight=None) -> None:
+    from melodiff.music.midi_io import draw_piano_roll, render_wav, write_midi
+
+    out = Path(args.out)
+    written = []
+    for i, melody in enumerate(melodies):
+        base = out / f"{stem}_{i:03d}"
+        midi = base.with_suffix(".mid")
+        write_midi(melody, midi, tempo_qpm=args.tempo, program=args.program)
+        written.append(midi)
+        if args.png:
+            draw_piano_roll(melody, base.with_suffix(".png"), title=f"{stem} {i} (seed {args.seed})",
+                            highlight=highlight)
+            written.append(base.with_suffix(".png"))
+        if args.wav:
+            render_wav(midi, base.with_suffix(".wav"))
+            written.append(base.with_suffix(".wav"))
+    if not args.quiet:
+        for path in written:
+            print(path)
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    melodies = _pipeline(args).generate(args.bars, args.num, args.seed, _options(args))
+    _write_outputs(melodies, args, "sample")
+
+
+def _cmd_infill(args: argparse.Namespace) -> None:
+    from melodiff.music.melody import STEPS_PER_BAR
+
+    melody = _read_melody(args.input)
+    melodies = _pipeline(args).infill(melody, args.start_bar, args.end_bar, args.num, args.seed, _options(args))
+    span = (args.start_bar // 2 * 2 * STEPS_PER_BAR, -(-args.end_bar // 2) * 2 * STEPS_PER_BAR)
+    _write_outputs(melodies, args, "infill", highlight=span)
+
+
+def _cmd_continue(args: argparse.Namespace) -> None:
+    melody = _read_melody(args.input)
+    melodies = _pipeline(args).continue_melody(melody, args.bars, args.num, args.seed, _options(args))
+    _write_outputs(melodies, args, "continue", highlight=(len(melody.padded()), None))
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> None:
+    first, second = _read_melody(args.first), _read_melody(args.second)
+    melodies = _pipeline(args).interpolate(first, second, args.bars, args.num, args.seed, _options(args))
+    start = len(first.padded())
+    _write_outputs(melodies, args, "interpolate", highlight=(start, start + -(-args.bars // 2) * 32))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from melodiff.baseline.train import load_mdn
+    from melodiff.data.prepare import load_melodies
+    from melodiff.diffusion.sampling import Sampler
+    from melodiff.evaluation import Evaluator, markdown_table
+    from melodiff.utils.io import atomic_write_text
+
+    pipeline = _pipeline(args)
+    train, _ = load_melodies(args.data, "train")
+    test, _ = load_melodies(args.data, "test")
+    if not test:
+        raise MelodiffError(f"{args.data}: the test split is empty")
+    evaluator = Evaluator(pipeline, train, test, seed=args.seed)
+    samplers = [(Sampler(s.split(":")[0]), int(s.split(":")[1]) if ":" in s else None) for s in args.samplers]
+    mdn = load_mdn(args.mdn) if args.mdn else None
+    evaluator.unconditional(args.samples, samplers, mdn)
+    evaluator.infilling(samplers[0][0], samplers[0][1], max_items=args.samples)
+    text = (f"## Unconditional ({args.samples} samples of {pipeline.window_chunks * 2} bars)\n\n"
+            f"{markdown_table(evaluator.rows, 'unconditional')}\n\n## Infilling (middle half regenerated)\n\n"
+            f"{markdown_table(evaluator.rows, 'infilling')}\n")
+    print(text)
+    if args.out:
+        atomic_write_text(args.out, json.dumps([vars(r) for r in evaluator.rows], indent=2))
+        atomic_write_text(Path(args.out).with_suffix(".md"), text)
+
+
+# ---- parser --------------------------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -64,14 +206,119 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    "the same command to resume")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
+SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)
+
+
+def _add_music_args(p: argparse.ArgumentParser, stem: str) -> None:
+    p.add_argument("--model", default="default", help="model folder (default: the model shipped with melodiff)")
+    p.add_argument("--out", default="melodiff-out", help="output folder (default melodiff-out)")
+    p.add_argument("-n", "--num", type=_positive_int, default=1, help="number of variations (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="dpm-solver",
+                   help="ddpm (paper, 1000 steps) | ddim | dpm-solver (default, 20 steps)")
+    p.add_argument("--steps", type=_positive_int, default=None, help="sampling steps for ddim / dpm-solver")
+    p.add_argument("--temperature", type=_nonneg_float, default=0.0, help="VAE decoder temperature (default 0)")
+    p.add_argument("--tempo", type=float, default=120.0, help="MIDI tempo in quarter notes per minute")
+    p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
+    p.add_argument("--wav", action="store_true", help="also render WAV with FluidSynth")
+    p.add_argument("--png", action="store_true", help="also draw a piano-roll PNG")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def flags(default):  # -q/-v accepted before or after the subcommand
+        p = argparse.ArgumentParser(add_help=False)
+        p.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bars or summaries")
+        p.add_argument("-v", "--verbose", action="store_true", default=default, help="log details")
+        return p
+
+    common = flags(argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(prog="melodiff", description=__doc__, epilog=EPILOG, parents=[flags(False)])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_text: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog, parents=[common],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("generate", _cmd_generate, "generate melodies (MIDI, optionally WAV and PNG)",
+            "example:\n  melodiff generate --bars 32 -n 4 --wav --png --out out/")
+    _add_music_args(p, "sample")
+    p.add_argument("--bars", type=_positive_int, default=None, help="length in bars (default: the model's window)")
+
+    p = add("infill", _cmd_infill, "regenerate bars of a MIDI melody, keeping the rest",
+            "example:\n  melodiff infill tune.mid --start-bar 8 --end-bar 16 -n 3 --png")
+    p.add_argument("input", help="MIDI file (its first melody track)")
+    p.add_argument("--start-bar", type=int, required=True, help="first bar to regenerate (0-based)")
+    p.add_argument("--end-bar", type=int, required=True, help="bar after the last one to regenerate")
+    _add_music_args(p, "infill")
+
+    p = add("continue", _cmd_continue, "continue a MIDI melody by some bars")
+    p.add_argument("input", help="MIDI file (its first melody track)")
+    p.add_argument("--bars", type=_positive_int, default=16, help="bars to add (default 16)")
+    _add_music_args(p, "continue")
+
+    p = add("interpolate", _cmd_interpolate, "compose bars that lead from one MIDI melody into another")
+    p.add_argument("first")
+    p.add_argument("second")
+    p.add_argument("--bars", type=_positive_int, default=8, help="bars between them (default 8)")
+    _add_music_args(p, "interpolate")
+
+    p = add("prepare", _cmd_prepare, "extract monophonic 4/4 melodies into a dataset",
+            "examples:\n  melodiff prepare music21:folk --out data/folk\n  melodiff prepare ~/midi --out data/mine")
+    p.add_argument("sources", nargs="+", help="music21:folk | music21:classical | music21:all | music21:<collection> "
+                   "| a MIDI/MusicXML/ABC/kern file or folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--workers", type=_positive_int, default=None, help="parallel parsers (default: number of cores)")
+    p.add_argument("--min-bars", type=_positive_int, default=4, help="drop melodies shorter than this (default 4)")
+    p.add_argument("--validation", type=float, default=0.05, help="validation fraction (default 0.05)")
+    p.add_argument("--test", type=float, default=0.05, help="test fraction (default 0.05)")
+
+    p = add("train-vae", _cmd_train_vae, "train (or resume) the 2-bar melody VAE")
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds a run)")
+    p.add_argument("--preset", default="cpu", help="paper | magenta-small | cpu | tiny (default cpu)")
+    _add_run_args(p)
+
+    p = add("evaluate-vae", _cmd_evaluate_vae, "reconstruction quality of a VAE on a split")
+    p.add_argument("--vae", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+
+    p = add("encode", _cmd_encode, "encode a dataset into trimmed, normalised latents")
+    p.add_argument("--vae", required=True, help="VAE checkpoint folder")
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sigma-threshold", type=float, default=1.0, help="keep dims with mean sigma below (default 1)")
+
+    p = add("train-diffusion", _cmd_train_diffusion, "train (or resume) the latent diffusion model")
+    p.add_argument("--latents", required=True, help=".npz from `melodiff encode`")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", default="cpu", help="paper | cpu | tiny (default cpu)")
+    _add_run_args(p)
+
+    p = add("train-mdn", _cmd_train_mdn, "train (or resume) the TransformerMDN baseline")
+    p.add_argument("--latents", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", default="cpu", help="paper | cpu | tiny (default cpu)")
+    _add_run_args(p)
+
+    p = add("bundle", _cmd_bundle, "assemble a model folder (vae/ + diffusion/, weights only) for generation")
+    p.add_argument("--vae", required=True)
+    p.add_argument("--diffusion", required=True)
+    p.add_argument("--out", required=True)
+
+    p = add("evaluate", _cmd_evaluate, "the paper's tables: framewise consistency/variance, latent FD/MMD")
+    p.add_argument("--model", default="default", help="model folder (default: the shipped model)")
+    p.add_argument("--data", required=True, help="prepared dataset (train = ground truth, test = real music)")
+    p.add_argument("--mdn", default=None, help="TransformerMDN checkpoint to include as a row")
+    p.add_argument("--samples", type=_positive_int, default=200, help="generated sequences per row (default 200)")
+    p.add_argument("--samplers", nargs="+", default=["dpm-solver:20", "ddpm"],
+                   help="sampler[:steps] rows (default dpm-solver:20 ddpm); the first is used for infilling")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="write the rows as JSON here (and a .md table next to it)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

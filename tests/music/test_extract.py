@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from symusic import Score, TimeSignature, Track
 from symusic import Note as MidiNote
+from symusic import Score, TimeSignature, Track
 
 from melodiff.errors import MelodiffError
 from melodiff.music.extract import extract_file, split_at_rest_chunks

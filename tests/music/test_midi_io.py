@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from melody_strategies import melodies
-from symusic import Score, Track
 from symusic import Note as MidiNote
+from symusic import Score, Track
 
 from melodiff.errors import MelodiffError
 from melodiff.music import midi_io

@@ -74,10 +74,10 @@ def quantize_monophonic(notes: list[RawNote], scale: float, pad_steps: int, stat
             stats.dropped["note out of pitch range"] += 1
             continue
         exact = n.onset * scale * STEPS_PER_QUARTER
-        start = int(round(exact)) + pad_steps
+        start = round(exact) + pad_steps
         stats.onsets += 1
         stats.onsets_off_grid += abs(exact - round(exact)) > 1e-6
-        end = max(int(round(n.offset * scale * STEPS_PER_QUARTER)) + pad_steps, start + 1)
+        end = max(round(n.offset * scale * STEPS_PER_QUARTER) + pad_steps, start + 1)
         if start in by_onset:
             stats.dropped["note under a higher simultaneous note"] += 1
             if by_onset[start][0] >= n.pitch:
@@ -127,7 +127,7 @@ def _segment(notes: list[RawNote], start: float, end: float, downbeat: float, me
     inside = [RawNote(n.pitch, n.onset - start, min(n.offset, end) - start) for n in notes if start <= n.onset < end]
     if not inside:
         return
-    pad = int(round(-(downbeat - start) * scale * STEPS_PER_QUARTER)) % STEPS_PER_BAR
+    pad = round(-(downbeat - start) * scale * STEPS_PER_QUARTER) % STEPS_PER_BAR
     melody = quantize_monophonic(inside, scale, pad, out)
     pieces, too_short = split_at_rest_chunks(melody, min_bars)
     if too_short:
@@ -179,14 +179,20 @@ def extract_part(notes: list[RawNote], meters: list[tuple[float, str]], downbeat
 
 
 # ---- MIDI ------------------------------------------------------------------------------------------------------------
-def extract_midi(path: str | Path, min_bars: int = 4) -> Extraction:
-    """Extract melodies from every non-drum track of a MIDI file (read with symusic)."""
+def load_midi(path: str | Path):
+    """A MIDI file as a symusic Score (in ticks); MelodiffError if it cannot be read."""
     from symusic import Score
 
     try:
-        score = Score(str(path))
+        return Score(str(path))
     except Exception as exc:  # symusic raises ValueError/RuntimeError with its own wording
-        raise MelodiffError(f"{path}: not a readable MIDI file ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MelodiffError(f"{path}: not a readable MIDI file ({detail})") from None
+
+
+def extract_midi(path: str | Path, min_bars: int = 4) -> Extraction:
+    """Extract melodies from every non-drum track of a MIDI file (read with symusic)."""
+    score = load_midi(path)
     tpq = score.ticks_per_quarter
     meters = [(ts.time / tpq, f"{ts.numerator}/{ts.denominator}") for ts in score.time_signatures]
     if not meters:

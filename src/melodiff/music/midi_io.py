@@ -16,13 +16,17 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from melodiff.errors import MelodiffError
-from melodiff.music.extract import Extraction, RawNote, quantize_monophonic
+from melodiff.music.extract import Extraction, RawNote, load_midi, quantize_monophonic
 from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_BAR, STEPS_PER_QUARTER, Melody
 from melodiff.utils.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from symusic import Score
 
 TICKS_PER_QUARTER = 480
 TICKS_PER_STEP = TICKS_PER_QUARTER // STEPS_PER_QUARTER
@@ -47,13 +51,13 @@ def _as_list(melody_or_melodies: Melody | Sequence[Melody]) -> list[Melody]:
 
 # ---- MIDI ------------------------------------------------------------------------------------------------------------
 def melody_to_score(melody_or_melodies: Melody | Sequence[Melody], tempo_qpm: float = 120.0, program: int = 0,
-                    velocity: int = 100):
+                    velocity: int = 100) -> Score:
     """One Melody (or a list: one track each) -> a symusic Score at 480 ticks per quarter (see the module docstring)."""
     from symusic import ControlChange, Score, Tempo, TimeSignature, Track
     from symusic import Note as MidiNote
 
     melodies = _as_list(melody_or_melodies)
-    if not (isinstance(tempo_qpm, int | float) and 0 < tempo_qpm <= 1000):
+    if not (isinstance(tempo_qpm, int | float | np.integer | np.floating) and 0 < tempo_qpm <= 1000):
         raise MelodiffError(f"tempo must be in (0, 1000] quarter notes per minute, got {tempo_qpm}")
     if not (isinstance(program, int | np.integer) and 0 <= program <= 127):
         raise MelodiffError(f"MIDI program must be an integer in 0..127, got {program}")
@@ -92,15 +96,10 @@ def read_midi_melody(path: str | Path) -> Melody:
     marker (CC 123) when there is one after the last note, else to the last note's end. Raises MelodiffError on a
     missing or unreadable file or one without a non-drum track with notes.
     """
-    from symusic import Score
-
     path = Path(path)
     if not path.is_file():
         raise MelodiffError(f"{path}: no such file")
-    try:
-        score = Score.from_midi(path.read_bytes())
-    except Exception as exc:  # symusic raises RuntimeError/ValueError with its own wording
-        raise MelodiffError(f"{path}: not a readable MIDI file ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    score = load_midi(path)
     track = next((t for t in score.tracks if not t.is_drum and len(t.notes)), None)
     if track is None:
         raise MelodiffError(f"{path}: the MIDI file has no non-drum track with notes")
@@ -183,7 +182,8 @@ def draw_piano_roll(melody_or_melodies: Melody | Sequence[Melody], png_path: str
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if highlight is not None:
-        ax.axvspan(highlight[0] / STEPS_PER_BAR, highlight[1] / STEPS_PER_BAR, color="gold", alpha=0.3, lw=0, zorder=0.5)
+        start, end = (s / STEPS_PER_BAR for s in highlight)
+        ax.axvspan(start, end, color="gold", alpha=0.3, lw=0, zorder=0.5)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     for i, melody in enumerate(melodies):
         color = colors[i % len(colors)]
