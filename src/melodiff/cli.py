@@ -104,9 +104,13 @@ def _read_melody(path: str):
 
 
 def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highlight=None) -> None:
-    from melodiff.music.midi_io import draw_piano_roll, render_wav, write_midi
+    from melodiff.music.midi_io import draw_piano_roll, fluidsynth_available, render_wav, synthesize_wav, write_midi
 
     out = Path(args.out)
+    use_fluidsynth = args.wav and fluidsynth_available()
+    if args.wav and not use_fluidsynth:
+        logging.warning("FluidSynth or a soundfont is missing (apt-get install fluidsynth fluid-soundfont-gm): "
+                        "WAV files use melodiff's plain built-in synthesiser")
     written = []
     for i, melody in enumerate(melodies):
         base = out / f"{stem}_{i:03d}"
@@ -118,7 +122,10 @@ def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highligh
                             highlight=highlight)
             written.append(base.with_suffix(".png"))
         if args.wav:
-            render_wav(midi, base.with_suffix(".wav"))
+            if use_fluidsynth:
+                render_wav(midi, base.with_suffix(".wav"))
+            else:
+                synthesize_wav(melody, base.with_suffix(".wav"), args.tempo)
             written.append(base.with_suffix(".wav"))
     if not args.quiet:
         for path in written:
@@ -209,7 +216,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)
 
 
-def _add_music_args(p: argparse.ArgumentParser, stem: str) -> None:
+def _add_music_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="model folder (default: the model shipped with melodiff)")
     p.add_argument("--out", default="melodiff-out", help="output folder (default melodiff-out)")
     p.add_argument("-n", "--num", type=_positive_int, default=1, help="number of variations (default 1)")
@@ -243,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("generate", _cmd_generate, "generate melodies (MIDI, optionally WAV and PNG)",
             "example:\n  melodiff generate --bars 32 -n 4 --wav --png --out out/")
-    _add_music_args(p, "sample")
+    _add_music_args(p)
     p.add_argument("--bars", type=_positive_int, default=None, help="length in bars (default: the model's window)")
 
     p = add("infill", _cmd_infill, "regenerate bars of a MIDI melody, keeping the rest",
@@ -251,18 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="MIDI file (its first melody track)")
     p.add_argument("--start-bar", type=int, required=True, help="first bar to regenerate (0-based)")
     p.add_argument("--end-bar", type=int, required=True, help="bar after the last one to regenerate")
-    _add_music_args(p, "infill")
+    _add_music_args(p)
 
     p = add("continue", _cmd_continue, "continue a MIDI melody by some bars")
     p.add_argument("input", help="MIDI file (its first melody track)")
     p.add_argument("--bars", type=_positive_int, default=16, help="bars to add (default 16)")
-    _add_music_args(p, "continue")
+    _add_music_args(p)
 
     p = add("interpolate", _cmd_interpolate, "compose bars that lead from one MIDI melody into another")
     p.add_argument("first")
     p.add_argument("second")
     p.add_argument("--bars", type=_positive_int, default=8, help="bars between them (default 8)")
-    _add_music_args(p, "interpolate")
+    _add_music_args(p)
 
     p = add("prepare", _cmd_prepare, "extract monophonic 4/4 melodies into a dataset",
             "examples:\n  melodiff prepare music21:folk --out data/folk\n  melodiff prepare ~/midi --out data/mine")

@@ -155,6 +155,37 @@ def render_wav(midi_path: str | Path, wav_path: str | Path, soundfont: str | Pat
         Path(tmp).unlink(missing_ok=True)
 
 
+def fluidsynth_available() -> bool:
+    try:
+        find_soundfont()
+    except MelodiffError:
+        return False
+    return shutil.which("fluidsynth") is not None
+
+
+def synthesize_wav(melody: Melody, wav_path: str | Path, tempo_qpm: float = 120.0, sample_rate: int = 22050) -> None:
+    """A plain built-in synthesiser (decaying harmonic tones, 16-bit mono), used when FluidSynth is not installed."""
+    import wave
+
+    step_seconds = 60.0 / tempo_qpm / STEPS_PER_QUARTER
+    audio = np.zeros(int((len(melody) * step_seconds + 0.5) * sample_rate) + 1)
+    for note in melody.to_notes():
+        start = int(note.start * step_seconds * sample_rate)
+        t = np.arange(int((note.end - note.start) * step_seconds * sample_rate)) / sample_rate
+        freq = 440.0 * 2.0 ** ((note.pitch - 69) / 12.0)
+        tone = sum(np.sin(2 * np.pi * k * freq * t) / k**2 for k in (1, 2, 3))
+        envelope = np.exp(-3.0 * t) * np.minimum(1.0, t * 200.0) * np.minimum(1.0, (t[-1] - t) * 200.0 + 1e-9)
+        audio[start:start + len(t)] += tone * envelope
+    pcm = (np.clip(audio / max(np.abs(audio).max(), 1e-9), -1, 1) * 0.8 * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    atomic_write_bytes(wav_path, buf.getvalue())
+
+
 # ---- piano roll ------------------------------------------------------------------------------------------------------
 def draw_piano_roll(melody_or_melodies: Melody | Sequence[Melody], png_path: str | Path, title: str | None = None,
                     highlight: tuple[int, int] | None = None) -> None:
