@@ -17,7 +17,7 @@ def _max_seconds(args: argparse.Namespace) -> float:
     return args.max_minutes * 60 if args.max_minutes else float("inf")
 
 
-# ---- data and training ------------------------------------------------------------------------------------------------
+# ---- data and training ---------------------------------------------------------------------------------------------
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from melodiff.data.prepare import PrepareConfig, prepare
 

@@ -77,7 +77,7 @@ class TransformerMDN(nn.Module):
         out = self.head(self.norm(h))
         k, d = self.config.components, self.config.latent_dim
         logits, mu, log_sigma = out.split([k, k * d, k * d], dim=-1)
-        shape = out.shape[:-1] + (k, d)
+        shape = (*out.shape[:-1], k, d)
         return logits, mu.reshape(shape), log_sigma.reshape(shape).clamp(-7.0, 5.0)
 
 

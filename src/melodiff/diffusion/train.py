@@ -32,7 +32,7 @@ class WindowSampler:
         if not sequences:
             raise MelodiffError("no latent sequences to train on")
         self.seq_len = seq_len
-        self.x = torch.from_numpy(np.concatenate(sequences + [np.zeros_like(sequences[0][:1])]))
+        self.x = torch.from_numpy(np.concatenate([*sequences, np.zeros_like(sequences[0][:1])]))
         lengths = np.array([len(s) for s in sequences])
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         starts = [np.arange(max(n - seq_len + 1, 1)) for n in lengths]

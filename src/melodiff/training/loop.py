@@ -1,5 +1,7 @@
 """One generic training loop for every model: AdamW/Adam, gradient clipping, a learning-rate schedule, optional EMA,
-CSV logging, atomic checkpoints and exact resume; multi-process data parallel under ``torchrun`` (PyTorch DDP).
+CSV logging, atomic checkpoints and exact resume; multi-process data parallel under ``torchrun`` (torch.distributed: every rank starts from rank 0's weights, draws
+its own batches, and gradients are averaged over ranks before each step, as DDP does; the loss function may call any
+method of the model, not only ``forward``).
 
 Randomness: the batch and noise of step ``s`` on rank ``r`` come from a generator seeded with (seed, r, s), so a run
 resumed from a checkpoint continues exactly as if it had never stopped."""
@@ -72,9 +74,9 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
         ema = state.get("ema")
         start = state["step"]
         log.info("resuming %s from step %d", out, start)
-    net = model
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
+        for tensor in model.state_dict().values():
+            dist.broadcast(tensor, 0)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.csv"
     t0 = time.time()
@@ -88,11 +90,13 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
         for step in range(start, config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step)
-            loss, metrics = loss_fn(net, step, step_generator(config.seed, rank, step))
+            loss, metrics = loss_fn(model, step, step_generator(config.seed, rank, step))
             if not torch.isfinite(loss):
                 raise MelodiffError(f"non-finite loss at step {step}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if world > 1:
+                _average_gradients(model, world)
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             if ema is not None:
@@ -135,6 +139,17 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
     if ema is not None:
         model.load_state_dict(ema)
     return model
+
+
+def _average_gradients(model: nn.Module, world: int) -> None:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def _save(out: Path, kind: str, model: nn.Module, optimizer: torch.optim.Optimizer, ema: dict | None, step: int,

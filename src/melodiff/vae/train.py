@@ -53,7 +53,7 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
     def loss_fn(net, step, generator):
         idx = torch.randint(0, len(chunks), (train_config.batch_size,), generator=generator)
         batch = transpose_batch(chunks[idx], train_config.transpose, generator)
-        return vae_loss(net.module if hasattr(net, "module") else net, batch, step, train_config, generator)
+        return vae_loss(net, batch, step, train_config, generator)
 
     loop = LoopConfig(steps=train_config.steps, lr_at=vae_lr(train_config), grad_clip=train_config.grad_clip,
                       checkpoint_every=500, seed=train_config.seed, max_seconds=max_seconds)
