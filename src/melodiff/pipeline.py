@@ -118,7 +118,8 @@ class Pipeline:
     def generate(self, num_bars: int | None = None, num_samples: int = 1, seed: int = 0,
                  options: SamplingOptions = SamplingOptions()) -> list[Melody]:
         """Unconditional melodies of ``num_bars`` bars (default: the model's window, 2 bars per latent)."""
-        num_bars = num_bars or self.window_chunks * BARS_PER_CHUNK
+        if num_bars is None:
+            num_bars = self.window_chunks * BARS_PER_CHUNK
         _check_count("bars", num_bars, MAX_BARS)
         _check_count("samples", num_samples, 1024)
         generator = torch.Generator().manual_seed(seed)

@@ -29,7 +29,7 @@ class Sampler(str, Enum):
 
 def _x0(model_fn: ModelFn, x: torch.Tensor, alpha_bar: float, clip: bool) -> torch.Tensor:
     level = torch.full((x.shape[0],), alpha_bar**0.5, dtype=x.dtype, device=x.device)
-    x0 = predict_x0(x, model_fn(x, level), torch.tensor(alpha_bar))
+    x0 = predict_x0(x, model_fn(x, level), torch.tensor(alpha_bar, dtype=torch.float64))
     return x0.clamp(-1.0, 1.0) if clip else x0
 
 
@@ -78,7 +78,7 @@ def ddim_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, g
         t_next = ts[i + 1] if i + 1 < len(ts) else 0
         a, a_next = ab[t], ab[t_next]
         x0 = _x0(model_fn, x, a, clip)
-        eps = predict_eps(x, x0, torch.tensor(a))
+        eps = predict_eps(x, x0, torch.tensor(a, dtype=torch.float64))
         sigma = eta * ((1 - a_next) / (1 - a) * (1 - a / a_next)) ** 0.5
         x = a_next**0.5 * x0 + max(1 - a_next - sigma**2, 0.0) ** 0.5 * eps
         if sigma > 0 and t_next > 0:
@@ -134,5 +134,5 @@ def sample(method: Sampler | str, model_fn: ModelFn, schedule: NoiseSchedule, x_
     if method is Sampler.DDPM:
         return ddpm_sample(model_fn, schedule, x_T, generator, **kwargs)
     if method is Sampler.DDIM:
-        return ddim_sample(model_fn, schedule, x_T, generator, steps=steps or 50, **kwargs)
-    return dpm_solver_sample(model_fn, schedule, x_T, generator, steps=steps or 20, **kwargs)
+        return ddim_sample(model_fn, schedule, x_T, generator, steps=50 if steps is None else steps, **kwargs)
+    return dpm_solver_sample(model_fn, schedule, x_T, generator, steps=20 if steps is None else steps, **kwargs)

@@ -1,7 +1,7 @@
 """One generic training loop for every model: AdamW/Adam, gradient clipping, a learning-rate schedule, optional EMA,
-CSV logging, atomic checkpoints and exact resume; multi-process data parallel under ``torchrun`` (torch.distributed: every rank starts from rank 0's weights, draws
-its own batches, and gradients are averaged over ranks before each step, as DDP does; the loss function may call any
-method of the model, not only ``forward``).
+CSV logging, atomic checkpoints and exact resume; multi-process data parallel under ``torchrun``
+(torch.distributed: every rank starts from rank 0's weights, draws its own batches, and gradients are averaged over
+ranks before each step, as DDP does; the loss function may call any method of the model, not only ``forward``).
 
 Randomness: the batch and noise of step ``s`` on rank ``r`` come from a generator seeded with (seed, r, s), so a run
 resumed from a checkpoint continues exactly as if it had never stopped."""

@@ -1,0 +1,148 @@
+"""The whole workflow through the command line with tiny presets: prepare -> train-vae -> encode -> train-diffusion
+-> train-mdn -> bundle -> generate -> infill -> evaluate, and one-line errors for bad arguments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from melodiff.cli import main
+from melodiff.data.prepare import PrepareConfig, load_melodies, split_of
+from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
+from melodiff.music.midi_io import read_midi_melody, write_midi
+
+TEST_FRACTION = 0.3
+BARS = 16  # one tiny-preset window (8 chunks), so `evaluate` has test windows to infill
+
+
+def write_corpus(folder: Path, make_melody: Callable[[int, int], Melody], train: int = 4, test: int = 2) -> None:
+    """``train`` + ``test`` MIDI tunes, named so that the split (a hash of the file's path) puts exactly ``test`` of
+    them in the test split and none in validation."""
+    config = PrepareConfig(validation_fraction=0.0, test_fraction=TEST_FRACTION)
+    want = {"train": train, "test": test}
+    folder.mkdir(parents=True)
+    for i in range(1000):
+        path = (folder / f"tune{i}.mid").resolve()
+        split = split_of(f"file:{path}", config)
+        if want[split]:
+            want[split] -= 1
+            write_midi(make_melody(i, BARS), path)
+        if not any(want.values()):
+            return
+    raise AssertionError("no file names for the splits")
+
+
+def run(capsys: pytest.CaptureFixture[str] | None, *argv: object) -> tuple[int, str]:
+    """main(argv) -> (exit code, stderr); argparse's usage errors (SystemExit) become their exit code."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err if capsys else ""
+
+
+def ok(capsys: pytest.CaptureFixture[str] | None, *argv: object) -> None:
+    code, err = run(capsys, "-q", *argv)
+    assert code == 0, f"{argv[0]} failed: {err}"
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], *argv: object, match: str) -> None:
+    code, err = run(capsys, "-q", *argv)
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("melodiff: error: ") and match in err, err
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory, make_melody: Callable[[int, int], Melody]) -> Path:
+    """prepare -> train-vae -> encode -> train-diffusion -> train-mdn -> bundle, all in one folder."""
+    root = tmp_path_factory.mktemp("workflow")
+    write_corpus(root / "src", make_melody)
+    ok(None, "prepare", root / "src", "--out", root / "data", "--workers", 1, "--validation", 0,
+       "--test", TEST_FRACTION)
+    ok(None, "train-vae", "--data", root / "data", "--out", root / "vae", "--preset", "tiny", "--steps", 20)
+    ok(None, "encode", "--vae", root / "vae", "--data", root / "data", "--out", root / "latents.npz")
+    ok(None, "train-diffusion", "--latents", root / "latents.npz", "--out", root / "diffusion", "--preset", "tiny",
+       "--steps", 10)
+    ok(None, "train-mdn", "--latents", root / "latents.npz", "--out", root / "mdn", "--preset", "tiny",
+       "--steps", 10)
+    ok(None, "bundle", "--vae", root / "vae", "--diffusion", root / "diffusion", "--out", root / "model")
+    return root
+
+
+def test_training_outputs(work: Path) -> None:
+    assert len(load_melodies(work / "data", "train")[0]) == 4 and len(load_melodies(work / "data", "test")[0]) == 2
+    for name in ("vae", "diffusion", "mdn"):
+        assert {"model.safetensors", "config.json", "state.pt", "log.csv"} <= {p.name for p in (work / name).iterdir()}
+    assert json.loads((work / "diffusion" / "config.json").read_text())["step"] == 10
+    assert json.loads((work / "vae" / "config.json").read_text())["step"] == 20
+    model = work / "model"
+    assert sorted(p.relative_to(model).as_posix() for p in model.rglob("*")) == [
+        "diffusion", "diffusion/config.json", "diffusion/model.safetensors",
+        "vae", "vae/config.json", "vae/model.safetensors"]
+
+
+def test_generate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ok(capsys, "generate", "--model", work / "model", "--bars", 6, "-n", 2, "--png", "--out", tmp_path, "--seed", 1)
+    for i in range(2):
+        assert (tmp_path / f"sample_{i:03d}.png").stat().st_size > 0
+        assert len(read_midi_melody(tmp_path / f"sample_{i:03d}.mid")) == 6 * STEPS_PER_BAR
+
+
+def test_infill(work: Path, tmp_path: Path, make_melody: Callable[[int, int], Melody],
+                capsys: pytest.CaptureFixture[str]) -> None:
+    write_midi(make_melody(99, 8), tmp_path / "tune.mid")
+    ok(capsys, "infill", tmp_path / "tune.mid", "--model", work / "model", "--start-bar", 2, "--end-bar", 4,
+       "--sampler", "ddim", "--steps", 5, "--temperature", 1, "--out", tmp_path / "out")
+    filled = read_midi_melody(tmp_path / "out" / "infill_000.mid").padded().chunks()
+    source = read_midi_melody(tmp_path / "tune.mid").padded().chunks()
+    assert filled.shape == source.shape == (8 * STEPS_PER_BAR // CHUNK_STEPS, CHUNK_STEPS)
+    assert np.array_equal(filled[[0, 2, 3]], source[[0, 2, 3]])
+
+
+def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "eval.json"
+    ok(capsys, "evaluate", "--model", work / "model", "--data", work / "data", "--mdn", work / "mdn", "--samples", 4,
+       "--samplers", "ddim:5", "--out", report)
+    rows = {(r["task"], r["name"]) for r in json.loads(report.read_text())}
+    assert rows == {("unconditional", "Test data"), ("unconditional", "Diffusion (ddim, 5 steps)"),
+                    ("unconditional", "TransformerMDN"), ("unconditional", "Prior (N(0,1) latents)"),
+                    ("infilling", "Test data"), ("infilling", "Diffusion (ddim, 5 steps)"),
+                    ("infilling", "Interpolation (slerp)"), ("infilling", "Prior (N(0,1) latents)")}
+    assert "## Infilling" in report.with_suffix(".md").read_text()
+    ok(capsys, "prepare", work / "src", "--out", tmp_path / "no-test", "--workers", 1, "--test", 0)
+    one_line_error(capsys, "evaluate", "--model", work / "model", "--data", tmp_path / "no-test",
+                   match="the test split is empty")
+
+
+def test_errors_are_one_line(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_midi(Melody.from_chunks([[40] + [0] * 31] * 4), tmp_path / "tune.mid")
+    model, out = work / "model", tmp_path / "out"
+    one_line_error(capsys, "generate", "--model", tmp_path / "nowhere", "--out", out,
+                   match="not a melodiff model folder")
+    one_line_error(capsys, "generate", "--model", work / "vae", "--out", out, match="not a melodiff model folder")
+    one_line_error(capsys, "infill", tmp_path / "tune.mid", "--model", model, "--start-bar", 6, "--end-bar", 9,
+                   "--out", out, match="bars to infill")
+    one_line_error(capsys, "infill", tmp_path / "missing.mid", "--model", model, "--start-bar", 0, "--end-bar", 2,
+                   "--out", out, match="no such file")
+    one_line_error(capsys, "train-vae", "--data", work / "data", "--out", out, "--preset", "huge",
+                   match="unknown VAE preset")
+    one_line_error(capsys, "train-diffusion", "--latents", tmp_path / "none.npz", "--out", out, "--preset", "tiny",
+                   match="no latent dataset")
+    one_line_error(capsys, "train-diffusion", "--latents", work / "latents.npz", "--out", work / "vae",
+                   "--preset", "tiny", match="expected 'diffusion'")
+    one_line_error(capsys, "evaluate", "--model", model, "--data", work / "src", match="not a prepared dataset")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [["generate", "--bars", "0"], ["generate", "-n", "-2"],
+                                  ["generate", "--steps", "x"], ["continue", "tune.mid", "--bars", "0"],
+                                  ["evaluate", "--data", "d", "--samples", "0"], ["generate", "--sampler", "euler"],
+                                  ["generate", "--temperature", "-1"]])
+def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(capsys, *argv)
+    assert code == 2 and "usage:" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1

@@ -1,0 +1,178 @@
+"""The Pipeline facade on a tiny untrained model: lengths in bars, seeds, infill / continue / interpolate keep what
+they must keep, long sequences, argument errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from melodiff.data.normalizer import LatentNormalizer
+from melodiff.diffusion.config import preset as diffusion_preset
+from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.diffusion.sampling import Sampler
+from melodiff.diffusion.schedule import NoiseSchedule
+from melodiff.errors import MelodiffError
+from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
+from melodiff.pipeline import MAX_BARS, Pipeline, SamplingOptions
+from melodiff.vae.config import preset as vae_preset
+from melodiff.vae.model import MelodyVAE
+
+# temperature 1: the untrained decoder's greedy output hardly depends on z; sampling shows where the music changed
+OPTIONS = SamplingOptions(sampler=Sampler.DDIM, steps=4, temperature=1.0)
+MakeMelody = Callable[[int, int], Melody]
+
+
+def tiny_pipeline() -> Pipeline:
+    vae_config = vae_preset("tiny")[0]
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(100, vae_config.z_size)).astype(np.float32)
+    sigma = np.where(np.arange(vae_config.z_size) % 3 == 0, 1.5, 0.2) * np.ones((100, 1))
+    normalizer = LatentNormalizer.fit(z, sigma)
+    denoiser_config, schedule_config, _ = diffusion_preset("tiny")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        vae = MelodyVAE(vae_config)
+        denoiser = TransformerDenoiser(replace(denoiser_config, latent_dim=normalizer.latent_dim))
+    return Pipeline(vae, denoiser, NoiseSchedule(schedule_config), normalizer)
+
+
+@pytest.fixture(scope="module")
+def pipe() -> Pipeline:
+    return tiny_pipeline()
+
+
+def chunk_ids(melody: Melody) -> np.ndarray:
+    return melody.padded().chunks()
+
+
+def test_components_must_belong_together(pipe: Pipeline) -> None:
+    other = replace(pipe.normalizer, dims=pipe.normalizer.dims[:-1])
+    with pytest.raises(MelodiffError, match="do not belong together"):
+        Pipeline(pipe.vae, pipe.denoiser, pipe.schedule, other)
+    assert pipe.normalizer.latent_dim == 10 and pipe.window_chunks == 8
+
+
+@pytest.mark.parametrize("bars", [1, 5, 16])
+def test_generate_length_in_bars(pipe: Pipeline, bars: int) -> None:
+    melodies = pipe.generate(bars, 2, seed=0, options=OPTIONS)
+    assert len(melodies) == 2 and all(len(m) == bars * STEPS_PER_BAR for m in melodies)
+
+
+def test_generate_defaults_to_the_window(pipe: Pipeline) -> None:
+    (melody,) = pipe.generate(seed=0)  # default options: DPM-Solver, greedy decoding
+    assert len(melody) == pipe.window_chunks * CHUNK_STEPS
+
+
+def test_same_seed_same_music(pipe: Pipeline) -> None:
+    a = pipe.generate(6, 2, seed=3, options=OPTIONS)
+    assert a == pipe.generate(6, 2, seed=3, options=OPTIONS)
+    assert a != pipe.generate(6, 2, seed=4, options=OPTIONS)
+    assert a[0] != a[1]
+    x = pipe.sample_latents(3, 2, OPTIONS, torch.Generator().manual_seed(0))
+    assert torch.equal(x, pipe.sample_latents(3, 2, OPTIONS, torch.Generator().manual_seed(0)))
+    assert not torch.equal(x, pipe.sample_latents(3, 2, OPTIONS, torch.Generator().manual_seed(1)))
+
+
+def test_longer_than_the_window(pipe: Pipeline) -> None:
+    bars = 3 * pipe.window_chunks * 2
+    melodies = pipe.generate(bars, 2, seed=1, options=OPTIONS)
+    assert [len(m) for m in melodies] == [bars * STEPS_PER_BAR] * 2
+    x = pipe.sample_latents(3 * pipe.window_chunks + 1, 1, OPTIONS, torch.Generator().manual_seed(0))
+    assert x.shape == (1, 25, pipe.normalizer.latent_dim) and x.abs().max() <= 1
+
+
+def test_long_sequences_keep_each_window(pipe: Pipeline) -> None:
+    """Later windows are infilled from the earlier ones: the first window of a long sample is exactly the sample of
+    one window with the same seed (nothing already made is generated again)."""
+    window = pipe.window_chunks
+    short = pipe.sample_latents(window, 2, OPTIONS, torch.Generator().manual_seed(5))
+    long = pipe.sample_latents(3 * window, 2, OPTIONS, torch.Generator().manual_seed(5))
+    assert torch.equal(long[:, :window], short)
+
+
+@pytest.mark.parametrize("num_chunks", [6, 20])
+def test_sample_latents_keeps_known_latents(pipe: Pipeline, num_chunks: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    known = torch.rand(1, num_chunks, pipe.normalizer.latent_dim, generator=g) * 2 - 1
+    mask = (torch.arange(num_chunks) % 5 < 2).float()
+    x = pipe.sample_latents(num_chunks, 3, OPTIONS, g, known=known, mask=mask)
+    keep = mask.bool()
+    assert torch.equal(x[:, keep], known[:, keep].expand(3, -1, -1))
+    assert (x[:, ~keep] - known[:, ~keep]).abs().amax(-1).min() > 1e-3
+
+
+@pytest.mark.parametrize(("bars", "start", "end", "regenerated"),
+                         [(8, 2, 4, [1]), (7, 3, 5, [1, 2]), (8, 0, 1, [0]), (8, 6, 8, [3]), (40, 10, 15, [5, 6, 7])])
+def test_infill_keeps_the_other_bars(pipe: Pipeline, make_melody: MakeMelody, bars: int, start: int, end: int,
+                                     regenerated: list[int]) -> None:
+    melody = make_melody(bars, bars)
+    source = chunk_ids(melody)
+    results = pipe.infill(melody, start, end, 3, seed=0, options=OPTIONS)
+    assert len(results) == 3
+    kept = [i for i in range(len(source)) if i not in regenerated]
+    for m in results:
+        assert len(m) == len(source) * CHUNK_STEPS
+        assert np.array_equal(m.chunks()[kept], source[kept])
+    assert any(not np.array_equal(m.chunks()[regenerated], source[regenerated]) for m in results)
+    assert results == pipe.infill(melody, start, end, 3, seed=0, options=OPTIONS)
+
+
+@pytest.mark.parametrize(("start", "end"), [(-1, 2), (2, 2), (3, 2), (0, 9), (8, 10)])
+def test_infill_bad_bars_raise(pipe: Pipeline, make_melody: MakeMelody, start: int, end: int) -> None:
+    with pytest.raises(MelodiffError, match="bars to infill"):
+        pipe.infill(make_melody(0, 8), start, end, options=OPTIONS)
+
+
+@pytest.mark.parametrize(("prompt_bars", "bars"), [(6, 5), (5, 2), (4, 20)])
+def test_continue_keeps_the_prompt(pipe: Pipeline, make_melody: MakeMelody, prompt_bars: int, bars: int) -> None:
+    prompt = make_melody(prompt_bars, prompt_bars).padded()
+    results = pipe.continue_melody(prompt, bars, 2, seed=0, options=OPTIONS)
+    for m in results:
+        assert len(m) == len(prompt) + -(-bars // 2) * CHUNK_STEPS
+        assert np.array_equal(m.ids[:len(prompt)], prompt.ids)
+    assert results[0].ids[len(prompt):].tobytes() != results[1].ids[len(prompt):].tobytes()
+
+
+def test_interpolate_keeps_both_ends(pipe: Pipeline, make_melody: MakeMelody) -> None:
+    first, second = make_melody(1, 4).padded(), make_melody(2, 5).padded()
+    for m in pipe.interpolate(first, second, 3, 2, seed=0, options=OPTIONS):
+        assert len(m) == len(first) + 2 * CHUNK_STEPS + len(second)
+        assert np.array_equal(m.ids[:len(first)], first.ids)
+        assert np.array_equal(m.ids[len(m) - len(second):], second.ids)
+
+
+def test_decode_shapes(pipe: Pipeline, make_melody: MakeMelody) -> None:
+    melody = make_melody(3, 6)
+    x = pipe.encode(melody, torch.Generator().manual_seed(0))
+    assert x.shape == (3, pipe.normalizer.latent_dim)
+    melodies = pipe.decode(torch.stack([x, -x]))
+    assert len(melodies) == 2 and all(len(m) == 3 * CHUNK_STEPS for m in melodies)
+
+
+@pytest.mark.parametrize("bad", [0, -1, MAX_BARS + 1, 2.5, "4"])
+def test_bad_counts_raise(pipe: Pipeline, make_melody: MakeMelody, bad) -> None:
+    melody = make_melody(0, 4)
+    calls = [lambda: pipe.generate(bad, options=OPTIONS), lambda: pipe.generate(2, bad, options=OPTIONS),
+             lambda: pipe.continue_melody(melody, bad, options=OPTIONS),
+             lambda: pipe.continue_melody(melody, 2, bad, options=OPTIONS),
+             lambda: pipe.interpolate(melody, melody, bad, options=OPTIONS),
+             lambda: pipe.infill(melody, 0, 2, bad, options=OPTIONS)]
+    for call in calls:
+        with pytest.raises(MelodiffError, match="must be an integer"):
+            call()
+
+
+def test_bad_sampler_options_raise(pipe: Pipeline) -> None:
+    with pytest.raises(MelodiffError, match="unknown sampler"):
+        pipe.generate(2, options=SamplingOptions(sampler="euler"))
+    with pytest.raises(MelodiffError, match="sampling steps"):
+        pipe.generate(2, options=SamplingOptions(sampler=Sampler.DDIM, steps=0))
+
+
+def test_from_pretrained_needs_a_model_folder(tmp_path) -> None:
+    with pytest.raises(MelodiffError, match="not a melodiff model folder"):
+        Pipeline.from_pretrained(tmp_path)
