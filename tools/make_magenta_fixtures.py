@@ -11,7 +11,7 @@ A one-off script, not run in CI (melodiff never needs TensorFlow). It builds Mus
 - decoder: initial state tanh(Dense(z)) (``decoder/z_to_initial_state``) split as [c0, h0, c1, h1]; input
   [previous one-hot (zeros at t = 0), z]; ``decoder/output_projection`` on the top layer's h.
 
-One Adam step is taken so the checkpoint holds Adam slots, beta powers and global_step like a real training
+One Adam step (stand-in gradients) is taken so the checkpoint holds Adam slots, beta powers and global_step like a real training
 checkpoint; it is saved by ``tf.compat.v1.train.Saver(sharded=True)`` over two devices (two data shards). Then
 magenta.js checkpoints are written with tensorflowjs's ``write_weights`` (as magenta-js's checkpoint_converter.py does)
 in float32 and quantised to uint8, uint16 and float16, and the TF checkpoint's index is re-written with
@@ -80,6 +80,15 @@ class LSTMBlockCell(LayerRNNCell):
         return h, LSTMStateTuple(cs, h)
 
 
+def layer_step(cell: LSTMBlockCell, x, state) -> LSTMStateTuple:
+    """One step of a built cell, outside the Keras call machinery (which dynamic_rnn's while loop has captured)."""
+    zeros = tf.zeros([cell._num_units])
+    _, cs, _, _, _, _, h = tf.raw_ops.LSTMBlockCell(
+        x=x, cs_prev=state.c, h_prev=state.h, w=cell._kernel, wci=zeros, wcf=zeros, wco=zeros, b=cell._bias,
+        forget_bias=cell._forget_bias, cell_clip=-1.0, use_peephole=False)
+    return LSTMStateTuple(cs, h)
+
+
 def multi_cell(units: list[int]):
     return v1.nn.rnn_cell.MultiRNNCell([LSTMBlockCell(u) for u in units])
 
@@ -119,16 +128,17 @@ def build_graph():
                 b_out = v1.get_variable("bias", [CLASSES], initializer=v1.zeros_initializer())
         logits = tf.einsum("btu,uc->btc", outputs, w_out) + b_out
         # greedy decoding, step by step with the same cell (magenta.js's BaseDecoder.decode without temperature)
-        state, step_in, greedy = state0, tf.zeros([batch, CLASSES]), []
+        state, step_in, greedy = list(state0), tf.zeros([batch, CLASSES]), []
         for _ in range(STEPS):
-            h, state = cell(tf.concat([step_in, z_in], 1), state)
+            h = tf.concat([step_in, z_in], 1)
+            for i, layer in enumerate(cell._cells):
+                state[i] = layer_step(layer, h, state[i])
+                h = state[i].h
             label = tf.argmax(tf.matmul(h, w_out) + b_out, 1, output_type=tf.int32)
             greedy.append(label)
             step_in = tf.one_hot(label, CLASSES)
         greedy = tf.stack(greedy, 1)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tokens, logits=logits))
-    loss += tf.reduce_mean(mu**2 + sigma**2)
-    return {"tokens": tokens, "z": z_in, "mu": mu, "sigma": sigma, "logits": logits, "greedy": greedy, "loss": loss}
+    return {"tokens": tokens, "z": z_in, "mu": mu, "sigma": sigma, "logits": logits, "greedy": greedy}
 
 
 def fixed_inputs(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -221,6 +231,20 @@ def snappy_index(index: bytes) -> bytes:
     return bytes(out) + handles.ljust(40, b"\0") + footer[-8:]
 
 
+def check_snappy_index(out: Path) -> None:
+    """TensorFlow itself must read the snappy index (with tf/'s data files) to the same tensors."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in (out / "tf").glob("model.ckpt.data-*"):
+            shutil.copy(f, tmp)
+        shutil.copy(out / "tf_snappy" / "model.ckpt.index", tmp)
+        plain, snappy = (tf.train.load_checkpoint(f"{d}/model.ckpt") for d in (out / "tf", tmp))
+        names = plain.get_variable_to_shape_map()
+        assert names == snappy.get_variable_to_shape_map()
+        assert all(np.array_equal(plain.get_tensor(n), snappy.get_tensor(n)) for n in names)
+
+
 def main(out: Path) -> None:
     rng = np.random.default_rng(2021)
     tf.random.set_seed(0)
@@ -228,7 +252,10 @@ def main(out: Path) -> None:
     g = build_graph()
     variables = v1.trainable_variables()
     global_step = v1.train.get_or_create_global_step()
-    train = v1.train.AdamOptimizer(1e-3).minimize(g["loss"], global_step=global_step)
+    # one Adam step with stand-in gradients (TF 2 registers no gradient for the LSTMBlockCell op; only the optimiser's
+    # variables in the checkpoint matter here)
+    fake_grads = [tf.constant(rng.normal(0.0, 1.0, v.shape.as_list()).astype(np.float32)) for v in variables]
+    train = v1.train.AdamOptimizer(1e-3).apply_gradients(zip(fake_grads, variables), global_step=global_step)
     tokens, z = fixed_inputs(rng)
     shutil.rmtree(out, ignore_errors=True)
     config = v1.ConfigProto(device_count={"CPU": 2})
@@ -239,6 +266,7 @@ def main(out: Path) -> None:
         sess.run(train, {g["tokens"]: tokens, g["z"]: z})
         print("variables:", *sorted(v.name for v in v1.global_variables()), sep="\n  ")
         tf_dir = out / "tf"
+        tf_dir.mkdir(parents=True)
         v1.train.Saver(sharded=True).save(sess, str(tf_dir / "model.ckpt"), write_meta_graph=False)
         save_npy(out / "inputs", {"tokens": tokens.astype(np.int64), "z": z})
         save_npy(out / "expected" / "float32", outputs(sess, g, tokens, z))
@@ -267,9 +295,10 @@ def main(out: Path) -> None:
 
     (out / "tf_snappy").mkdir()
     (out / "tf_snappy" / "model.ckpt.index").write_bytes(snappy_index((tf_dir / "model.ckpt.index").read_bytes()))
+    check_snappy_index(out)
     (out / "README.md").write_text(
         "Written by tools/make_magenta_fixtures.py with TensorFlow " + tf.__version__ + " and tensorflowjs (see there);"
-        " do not edit by hand.\n\n- `tf/`: TF tensor bundle (Saver, 2 shards, Adam slots)\n- `tf_snappy/`: the same"
+        " do not edit by hand.\n\n- `tf/`: TF tensor bundle (sharded Saver over two devices: 3 data shards; Adam slots, global_step)\n- `tf_snappy/`: the same"
         " index with snappy blocks (use with tf/'s data files)\n- `tfjs_*`: magenta.js checkpoints\n- `inputs/`: tokens"
         " (B, 32), z (B, 8)\n- `expected/<weights>/`: TF's mu, sigma, teacher-forced logits, greedy tokens\n")
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

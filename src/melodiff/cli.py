@@ -49,13 +49,24 @@ def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
 
 def _cmd_encode(args: argparse.Namespace) -> None:
     from melodiff.data.latents import encode_dataset
+    from melodiff.training.checkpoint import read_config
     from melodiff.vae.train import load_vae
 
-    data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold)
+    dims = read_config(args.vae, "vae").get("trim_dims")  # set by `import-magenta --paper-dims`
+    data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims)
     data.save(args.out)
     if not args.quiet:
         print(f"{len(data.x)} latents of {data.normalizer.latent_dim} kept dims (of {data.normalizer.z_size}) "
               f"written to {args.out}")
+
+
+def _cmd_import_magenta(args: argparse.Namespace) -> None:
+    from melodiff.vae.magenta import import_magenta
+
+    config = import_magenta(args.path, args.out, paper_dims=args.paper_dims)
+    if not args.quiet:
+        print(f"VAE checkpoint in {args.out} (z {config.z_size}, encoder {config.encoder_units}, decoder "
+              f"{config.decoder_layers} x {config.decoder_units})")
 
 
 def _cmd_train_diffusion(args: argparse.Namespace) -> None:
@@ -298,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sigma-threshold", type=float, default=1.0, help="keep dims with mean sigma below (default 1)")
+
+    p = add("import-magenta", _cmd_import_magenta, "convert a Magenta MusicVAE 2-bar melody checkpoint into a VAE "
+            "checkpoint", "examples:\n  melodiff import-magenta cat-mel_2bar_big.tar --out vae-paper --paper-dims\n"
+            "  melodiff import-magenta mel_2bar_small/ --out vae-small\nsee docs/MAGENTA.md")
+    p.add_argument("path", help="TF checkpoint (.index/.data-*, its folder or .tar) or magenta.js checkpoint folder")
+    p.add_argument("--out", required=True, help="VAE checkpoint folder to write")
+    p.add_argument("--paper-dims", action="store_true", help="keep the paper's 42 dims of cat-mel_2bar_big when "
+                   "encoding, instead of recomputing them from sigma")
 
     p = add("train-diffusion", _cmd_train_diffusion, "train (or resume) the latent diffusion model")
     p.add_argument("--latents", required=True, help=".npz from `melodiff encode`")

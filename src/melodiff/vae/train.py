@@ -92,11 +92,13 @@ def encode_chunks(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 1024, 
 @torch.no_grad()
 def evaluate_vae(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 512) -> dict[str, float]:
     """Reconstruction quality on held-out chunks (N, 32): greedy decode from mu; step accuracy, exact-chunk rate,
-    note-onset F1 (pitch and step must match), teacher-forced cross-entropy and KL per chunk (nats)."""
+    note-onset F1 (pitch and step must match), teacher-forced cross-entropy and KL per chunk (nats), and how many
+    dims have a mean encoder sigma below 0.5 / 0.9 / 1.0 (the trimming candidates, PAPER.md §3)."""
     if len(chunks) == 0:
         raise MelodiffError("no chunks to evaluate")
     correct = exact = tp = n_true = n_pred = 0
     ce = kl = 0.0
+    sigma_sum = torch.zeros(model.config.z_size)
     for i in range(0, len(chunks), batch_size):
         x = torch.as_tensor(chunks[i:i + batch_size])
         _, mu, sigma = model.encode(x)
@@ -110,7 +112,10 @@ def evaluate_vae(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 512) ->
         logits = model.decoder_logits(mu, x)
         ce += torch.nn.functional.cross_entropy(logits.transpose(1, 2), x, reduction="none").sum(1).sum().item()
         kl += kl_divergence(mu, sigma).sum(1).sum().item()
+        sigma_sum += sigma.sum(0)
     n = len(chunks)
     precision, recall = tp / max(n_pred, 1), tp / max(n_true, 1)
     return {"chunks": n, "step_accuracy": correct / (n * chunks.shape[1]), "chunk_exact": exact / n,
-            "onset_f1": 2 * precision * recall / max(precision + recall, 1e-12), "ce_nats": ce / n, "kl_nats": kl / n}
+            "onset_f1": 2 * precision * recall / max(precision + recall, 1e-12), "ce_nats": ce / n, "kl_nats": kl / n,
+            "kl_nats_per_dim": kl / n / model.config.z_size,
+            **{f"dims_mean_sigma_below_{t}": int((sigma_sum / n < t).sum()) for t in (0.5, 0.9, 1.0)}}
