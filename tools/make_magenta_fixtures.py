@@ -11,8 +11,9 @@ A one-off script, not run in CI (melodiff never needs TensorFlow). It builds Mus
 - decoder: initial state tanh(Dense(z)) (``decoder/z_to_initial_state``) split as [c0, h0, c1, h1]; input
   [previous one-hot (zeros at t = 0), z]; ``decoder/output_projection`` on the top layer's h.
 
-One Adam step (stand-in gradients) is taken so the checkpoint holds Adam slots, beta powers and global_step like a real training
-checkpoint; it is saved by ``tf.compat.v1.train.Saver(sharded=True)`` over two devices (two data shards). Then
+One Adam step (stand-in gradients) is taken so the checkpoint holds Adam slots, beta powers and global_step like a
+real training checkpoint; it is saved by ``tf.compat.v1.train.Saver(sharded=True)`` over two devices (three data
+shards: one per device and one for global_step). Then
 magenta.js checkpoints are written with tensorflowjs's ``write_weights`` (as magenta-js's checkpoint_converter.py does)
 in float32 and quantised to uint8, uint16 and float16, and the TF checkpoint's index is re-written with
 snappy-compressed blocks (cramjam's snappy) to exercise that reader path. For fixed inputs, TF computes mu, sigma,
@@ -36,13 +37,13 @@ from pathlib import Path
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.compat.v1.nn.rnn_cell needs tf_keras under Keras 3
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cramjam  # noqa: E402
-import crc32c  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflowjs.read_weights import read_weights  # noqa: E402
-from tensorflowjs.write_weights import write_weights  # noqa: E402
-from tf_keras.src.layers.rnn.legacy_cells import LayerRNNCell, LSTMStateTuple  # noqa: E402
+import cramjam
+import crc32c
+import numpy as np
+import tensorflow as tf
+from tensorflowjs.read_weights import read_weights
+from tensorflowjs.write_weights import write_weights
+from tf_keras.src.layers.rnn.legacy_cells import LayerRNNCell, LSTMStateTuple
 
 Z, ENC, DEC, LAYERS, CLASSES, STEPS, BATCH = 8, 16, 16, 2, 90, 32, 4
 SPEC = {"type": "MusicVAE", "dataConverter": {"type": "MelodyConverter",
@@ -231,6 +232,17 @@ def snappy_index(index: bytes) -> bytes:
     return bytes(out) + handles.ljust(40, b"\0") + footer[-8:]
 
 
+README = """Written by tools/make_magenta_fixtures.py with TensorFlow {version} and tensorflowjs (see there); do not
+edit by hand.
+
+- `tf/`: TF tensor bundle (sharded Saver over two devices: 3 data shards; Adam slots, global_step)
+- `tf_snappy/`: the same index with snappy-compressed blocks (use it with tf/'s data files)
+- `tfjs_<dtype>/`: magenta.js checkpoints (float32, or quantised to uint8, uint16, float16)
+- `inputs/`: tokens (B, 32), z (B, 8)
+- `expected/<weights>/`: TF's mu, sigma, teacher-forced logits, greedy tokens, computed with those weights
+"""
+
+
 def check_snappy_index(out: Path) -> None:
     """TensorFlow itself must read the snappy index (with tf/'s data files) to the same tensors."""
     import tempfile
@@ -296,11 +308,7 @@ def main(out: Path) -> None:
     (out / "tf_snappy").mkdir()
     (out / "tf_snappy" / "model.ckpt.index").write_bytes(snappy_index((tf_dir / "model.ckpt.index").read_bytes()))
     check_snappy_index(out)
-    (out / "README.md").write_text(
-        "Written by tools/make_magenta_fixtures.py with TensorFlow " + tf.__version__ + " and tensorflowjs (see there);"
-        " do not edit by hand.\n\n- `tf/`: TF tensor bundle (sharded Saver over two devices: 3 data shards; Adam slots, global_step)\n- `tf_snappy/`: the same"
-        " index with snappy blocks (use with tf/'s data files)\n- `tfjs_*`: magenta.js checkpoints\n- `inputs/`: tokens"
-        " (B, 32), z (B, 8)\n- `expected/<weights>/`: TF's mu, sigma, teacher-forced logits, greedy tokens\n")
+    (out / "README.md").write_text(README.format(version=tf.__version__))
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"fixtures in {out}: {size / 1024:.0f} KiB")
 

@@ -53,7 +53,8 @@ def _cmd_encode(args: argparse.Namespace) -> None:
     from melodiff.vae.train import load_vae
 
     dims = read_config(args.vae, "vae").get("trim_dims")  # set by `import-magenta --paper-dims`
-    data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims)
+    data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims,
+                          scaling=args.scaling)
     data.save(args.out)
     if not args.quiet:
         print(f"{len(data.x)} latents of {data.normalizer.latent_dim} kept dims (of {data.normalizer.z_size}) "
@@ -196,6 +197,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         atomic_write_text(Path(args.out).with_suffix(".md"), text)
 
 
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from melodiff.server import serve
+
+    serve(args.model, host=args.host, port=args.port)
+
+
 # ---- parser --------------------------------------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
     try:
@@ -309,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sigma-threshold", type=float, default=1.0, help="keep dims with mean sigma below (default 1)")
+    p.add_argument("--scaling", choices=["standard", "minmax"], default="standard",
+                   help="standard: unit variance (default); minmax: [-1, 1] as the paper (docs/DEVIATIONS.md)")
 
     p = add("import-magenta", _cmd_import_magenta, "convert a Magenta MusicVAE 2-bar melody checkpoint into a VAE "
             "checkpoint", "examples:\n  melodiff import-magenta cat-mel_2bar_big.tar --out vae-paper --paper-dims\n"
@@ -344,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampler[:steps] rows (default dpm-solver:20 ddpm); the first is used for infilling")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the rows as JSON here (and a .md table next to it)")
+
+    p = add("serve", _cmd_serve, "melodiff studio: a local web page and JSON API (needs melodiff[studio])",
+            "example:\n  melodiff serve --port 8000   # then open http://127.0.0.1:8000/\nsee docs/STUDIO.md")
+    p.add_argument("--model", default="default", help="model folder (default: the model shipped with melodiff)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     return parser
 
 

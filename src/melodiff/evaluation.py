@@ -89,7 +89,8 @@ class Evaluator:
         if mdn is not None:
             t0 = time.time()
             g = self._generator()
-            x = mdn_sample(mdn, num_samples, length, g).clamp(-1, 1)
+            bound = p.normalizer.bound
+            x = mdn_sample(mdn, num_samples, length, g).clamp(-bound, bound)
             self._score("unconditional", "TransformerMDN", p.decode(x, SamplingOptions(), g), x.numpy(), t0)
         t0 = time.time()
         g = self._generator()

@@ -113,7 +113,7 @@ class Pipeline:
         x_T = torch.randn(known.shape, generator=generator)
         project = known_projection(known, mask) if mask.any() else None
         return sample(options.sampler, self._model_fn, self.schedule, x_T, generator, steps=options.steps,
-                      project=project)
+                      clip=self.normalizer.bound, project=project)
 
     def generate(self, num_bars: int | None = None, num_samples: int = 1, seed: int = 0,
                  options: SamplingOptions = SamplingOptions()) -> list[Melody]:

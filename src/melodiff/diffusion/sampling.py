@@ -3,8 +3,9 @@ Lu et al. 2022 for DPM-Solver++(2M)).
 
 ``model_fn(x_t (B, L, D), noise_level (B,)) -> eps (B, L, D)`` with noise_level = sqrt(alpha_bar).
 ``project(x, alpha_bar, generator) -> x`` (optional) is applied after every step with the alpha_bar the sample is
-now at; infill.py uses it to put the known latents back. Every x0 prediction is clipped to [-1, 1] (the data range
-after normalisation) unless ``clip`` is False. ``callback(i, total, x0_pred)`` reports progress."""
+now at; infill.py uses it to put the known latents back. Every x0 prediction is clipped to [-clip, clip] (the data
+range after normalisation; ``clip=True`` means 1.0) unless ``clip`` is False/None. ``callback(i, total, x0_pred)``
+reports progress."""
 
 from __future__ import annotations
 
@@ -27,10 +28,13 @@ class Sampler(str, Enum):
     DPM_SOLVER = "dpm-solver"  # DPM-Solver++(2M), second order, ~10-25 steps
 
 
-def _x0(model_fn: ModelFn, x: torch.Tensor, alpha_bar: float, clip: bool) -> torch.Tensor:
+def _x0(model_fn: ModelFn, x: torch.Tensor, alpha_bar: float, clip: bool | float | None) -> torch.Tensor:
     level = torch.full((x.shape[0],), alpha_bar**0.5, dtype=x.dtype, device=x.device)
     x0 = predict_x0(x, model_fn(x, level), torch.tensor(alpha_bar, dtype=torch.float64))
-    return x0.clamp(-1.0, 1.0) if clip else x0
+    if clip is None or clip is False:
+        return x0
+    bound = 1.0 if clip is True else float(clip)
+    return x0.clamp(-bound, bound)
 
 
 def _noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -47,7 +51,8 @@ def timesteps(num_steps: int, steps: int) -> list[int]:
 
 @torch.no_grad()
 def ddpm_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator | None,
-                clip: bool = True, project: Project | None = None, callback: Callback | None = None) -> torch.Tensor:
+                clip: bool | float | None = True, project: Project | None = None,
+                callback: Callback | None = None) -> torch.Tensor:
     """Ancestral sampling over all N steps: posterior mean from the clipped x0, sigma_t^2 = beta_t (1 - abar_{t-1}) /
     (1 - abar_t), no noise at the last step."""
     ab, betas = schedule.alpha_bar.tolist(), schedule.betas.tolist()
@@ -68,7 +73,7 @@ def ddpm_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, g
 
 @torch.no_grad()
 def ddim_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator | None,
-                steps: int = 50, eta: float = 0.0, clip: bool = True, project: Project | None = None,
+                steps: int = 50, eta: float = 0.0, clip: bool | float | None = True, project: Project | None = None,
                 callback: Callback | None = None) -> torch.Tensor:
     """DDIM over ``steps`` timesteps; eta = 0 is deterministic given x_T, eta = 1 matches DDPM's variance."""
     ab = schedule.alpha_bar.tolist()
@@ -92,7 +97,7 @@ def ddim_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, g
 
 @torch.no_grad()
 def dpm_solver_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor,
-                      generator: torch.Generator | None, steps: int = 20, clip: bool = True,
+                      generator: torch.Generator | None, steps: int = 20, clip: bool | float | None = True,
                       project: Project | None = None, callback: Callback | None = None) -> torch.Tensor:
     """DPM-Solver++(2M): multistep second-order solver of the probability-flow ODE in the data (x0) prediction,
     with lambda = log(sqrt(abar) / sqrt(1 - abar)). Deterministic given x_T (``generator`` only feeds ``project``)."""

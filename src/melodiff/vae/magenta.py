@@ -51,10 +51,8 @@ TFJS_DTYPES = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "uint8": np
 
 # ---- readers --------------------------------------------------------------------------------------------------------
 def read_magenta(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The variables (TF name -> float32 array) of a Magenta checkpoint, and facts about the source (format, steps)."""
+    """The variables (TF name -> float32 array) of a Magenta checkpoint, and facts about the source (format, spec)."""
     path = Path(path)
-    if not path.exists():
-        raise MelodiffError(f"{path}: no such file or folder")
     manifest = path / "weights_manifest.json" if path.is_dir() else path
     if manifest.name == "weights_manifest.json" and manifest.is_file():
         return read_tfjs(manifest.parent)
@@ -81,7 +79,7 @@ def read_tfjs(folder: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
         except (KeyError, TypeError, ValueError) as exc:
             raise MelodiffError(f"{folder}/weights_manifest.json: bad weight group {number} ({exc})") from None
         if pos != len(buffer):
-            raise MelodiffError(f"{folder}: weight group {number} has {len(buffer)} bytes, its manifest describes {pos}")
+            raise MelodiffError(f"{folder}: weight group {number} has {len(buffer)} bytes, its manifest {pos}")
     source: dict[str, Any] = {"format": "magenta.js"}
     if spec is not None:
         source.update(_check_spec(spec, folder))

@@ -1,4 +1,4 @@
-"""TensorFlow checkpoints (tensor bundle, "V2") read with numpy alone: ``PREFIX.index`` + ``PREFIX.data-NNNNN-of-MMMMM``.
+"""TensorFlow checkpoints (tensor bundle, "V2") read with numpy alone: ``PREFIX.index`` + ``PREFIX.data-*-of-*``.
 
 The format (TensorFlow's tensor_bundle and its LevelDB-derived table code, PAPER.md §8):
 - ``.index`` is a sorted table. It ends with a 48-byte footer: two block handles (metaindex, index; each a pair of

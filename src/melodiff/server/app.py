@@ -1,0 +1,372 @@
+"""The studio's HTTP adapter: a FastAPI app over one ``Pipeline``, plus the static page (static/index.html).
+
+Sampling requests (generate / infill / continue / interpolate) answer 202 with a job; clients poll
+``GET /api/jobs/{id}?wait=seconds`` until it is done. Every error is JSON ``{"detail": "<one readable line>"}``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from melodiff import __version__
+from melodiff.diffusion.sampling import Sampler, timesteps
+from melodiff.errors import MelodiffError
+from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR
+from melodiff.music.midi_io import fluidsynth_available
+from melodiff.pipeline import Pipeline, SamplingOptions
+from melodiff.server import media
+from melodiff.server.jobs import Job, JobQueue, QueueFull
+from melodiff.server.schemas import (
+    MAX_STEPS,
+    MAX_TOTAL_BARS,
+    MELODY_ID,
+    ContinueRequest,
+    GenerateRequest,
+    HealthOut,
+    InfillRequest,
+    InterpolateRequest,
+    JobOut,
+    JobStatus,
+    Limits,
+    MelodyOut,
+    SamplingRequest,
+    UploadOut,
+)
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+MAX_WAIT_SECONDS = 30.0
+MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around an upload
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+Tempo = Annotated[float, Query(gt=20, le=300, description="quarter notes per minute")]
+Program = Annotated[int, Query(ge=0, le=127, description="General MIDI program (0 = piano)")]
+MELODY_ID_PATH = PathParam(pattern=MELODY_ID, description="an id returned by this server")
+
+
+class Studio:
+    """What the routes share: the pipeline (loaded once, on first use when given a loader), melodies and jobs."""
+
+    def __init__(self, pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_concurrent: int,
+                 max_queued: int, max_upload_bytes: int) -> None:
+        self._pipeline = pipeline_or_loader if isinstance(pipeline_or_loader, Pipeline) else None
+        self._loader = None if self._pipeline is not None else pipeline_or_loader
+        self._load_lock = threading.Lock()
+        self.melodies = media.MelodyStore()
+        self.jobs = JobQueue(max_concurrent, max_queued)
+        self.max_upload_bytes = max_upload_bytes
+        self.file_work = threading.BoundedSemaphore(max_concurrent)  # upload parsing and WAV rendering
+        if self._pipeline is not None:
+            self.jobs.watch(self._pipeline.denoiser)
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipeline is not None
+
+    def pipeline(self) -> Pipeline:
+        with self._load_lock:
+            if self._pipeline is None:
+                pipeline = self._loader()
+                self.jobs.watch(pipeline.denoiser)
+                self._pipeline = pipeline
+            return self._pipeline
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+
+    def max_steps(self) -> int:
+        return min(MAX_STEPS, self._pipeline.schedule.num_steps) if self._pipeline is not None else MAX_STEPS
+
+    def melody(self, melody_id: str) -> media.StoredMelody:
+        try:
+            return self.melodies.get(melody_id)
+        except KeyError as exc:
+            raise HTTPException(404, exc.args[0]) from None
+
+    def job_out(self, job: Job) -> JobOut:
+        melodies = [m.out() for m in job.result] if job.status is JobStatus.DONE else None
+        return JobOut(id=job.id, kind=job.kind, status=job.status, progress=job.progress,
+                      queue_position=self.jobs.position(job), melodies=melodies, error=job.error)
+
+
+class _BodyTooLarge(HTTPException):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``max_bytes`` (413) before they are read into memory or spooled
+    to disk, by Content-Length when sent, else by counting the chunks as they arrive."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await JSONResponse({"detail": self._message()}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _BodyTooLarge(413, self._message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self) -> str:
+        return f"the request is too large (uploads are limited to {_size(self.max_bytes - MULTIPART_OVERHEAD)})"
+
+
+def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload_bytes: int = 2_000_000,
+               max_concurrent: int = 1, max_queued: int = 64, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The studio app. ``pipeline_or_loader``: a Pipeline, or a function returning one (called once, on first use).
+    At most ``max_concurrent`` sampling jobs (and as many upload parses / WAV renders) run at once; up to
+    ``max_queued`` more wait, and past that requests get 503. Uploads over ``max_upload_bytes`` get 413.
+    ``allowed_hosts``: Host headers to answer (others get 400), against DNS rebinding; None answers any."""
+    studio = Studio(pipeline_or_loader, max_concurrent, max_queued, max_upload_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        studio.close()
+
+    app = FastAPI(title="melodiff studio", version=__version__, lifespan=lifespan,
+                  description="Compose, infill, continue and interpolate melodies with melodiff (docs/STUDIO.md).")
+    app.state.studio = studio
+    app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_OVERHEAD)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(MelodiffError, _melodiff_error)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/health", response_model=HealthOut, tags=["studio"])
+    async def health() -> HealthOut:
+        """Whether the server is up, its model's window, the queue and the limits requests are checked against."""
+        window = studio.pipeline().window_chunks * BARS_PER_CHUNK if studio.loaded else None
+        limits = Limits(max_steps=studio.max_steps(), max_upload_bytes=max_upload_bytes,
+                        max_concurrent=max_concurrent, max_queued=max_queued)
+        return HealthOut(status="ok", model_loaded=studio.loaded, window_bars=window,
+                         samplers=[s.value for s in Sampler], running=studio.jobs.count(JobStatus.RUNNING),
+                         queued=studio.jobs.count(JobStatus.QUEUED), fluidsynth=fluidsynth_available(), limits=limits)
+
+    # ---- sampling jobs -----------------------------------------------------------------------------------------
+    async def submit(kind: str, request: SamplingRequest, work: Callable[[Pipeline, Job], list]) -> JSONResponse:
+        pipeline = await run_in_threadpool(studio.pipeline)
+        if request.sampler is not Sampler.DDPM and request.steps is not None and request.steps > studio.max_steps():
+            raise HTTPException(422, f"steps: at most {studio.max_steps()} for this model, got {request.steps}")
+        try:
+            job = studio.jobs.submit(kind, lambda job: work(pipeline, job))
+        except QueueFull as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+        return JSONResponse(studio.job_out(job).model_dump(mode="json"), status_code=202)
+
+    @app.post("/api/generate", status_code=202, response_model=JobOut, tags=["sampling"])
+    async def generate(request: GenerateRequest) -> JSONResponse:
+        """Unconditional melodies of ``bars`` bars."""
+
+        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+            bars = request.bars or pipeline.window_chunks * BARS_PER_CHUNK
+            job.planned_calls = _planned_calls(pipeline, math.ceil(bars / BARS_PER_CHUNK), request)
+            melodies = pipeline.generate(bars, request.num_samples, request.seed, _options(request))
+            return [studio.melodies.add(m, f"generated, seed {request.seed}, #{i + 1}")
+                    for i, m in enumerate(melodies)]
+
+        return await submit("generate", request, work)
+
+    @app.post("/api/infill", status_code=202, response_model=JobOut, tags=["sampling"])
+    async def infill(request: InfillRequest) -> JSONResponse:
+        """Regenerate bars ``[start_bar, end_bar)`` (rounded outward to whole 2-bar chunks); the rest is kept."""
+        source = studio.melody(request.melody_id)
+        chunks = math.ceil(len(source.melody) / CHUNK_STEPS)
+        if request.end_bar > chunks * BARS_PER_CHUNK:
+            raise HTTPException(422, f"end_bar: the melody has {chunks * BARS_PER_CHUNK} bars (whole 2-bar chunks), "
+                                f"got {request.end_bar}")
+        first, last = request.start_bar // BARS_PER_CHUNK, math.ceil(request.end_bar / BARS_PER_CHUNK)
+        span = (first * CHUNK_STEPS, last * CHUNK_STEPS)
+
+        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+            job.planned_calls = _planned_calls(pipeline, chunks, request)
+            melodies = pipeline.infill(source.melody, request.start_bar, request.end_bar, request.num_samples,
+                                       request.seed, _options(request))
+            label = f"bars {first * BARS_PER_CHUNK + 1}-{last * BARS_PER_CHUNK} infilled"
+            return [studio.melodies.add(m, f"{label}, #{i + 1}", span, [source.id]) for i, m in enumerate(melodies)]
+
+        return await submit("infill", request, work)
+
+    @app.post("/api/continue", status_code=202, response_model=JobOut, tags=["sampling"])
+    async def continue_(request: ContinueRequest) -> JSONResponse:
+        """The melody followed by ``bars`` new bars (the melody is first padded to whole 2-bar chunks)."""
+        source = studio.melody(request.melody_id)
+        have = len(source.melody.padded())
+        total = have + math.ceil(request.bars / BARS_PER_CHUNK) * CHUNK_STEPS
+        _check_total(total)
+
+        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+            job.planned_calls = _planned_calls(pipeline, total // CHUNK_STEPS, request)
+            melodies = pipeline.continue_melody(source.melody, request.bars, request.num_samples, request.seed,
+                                                _options(request))
+            return [studio.melodies.add(m, f"continued by {request.bars} bars, #{i + 1}", (have, total), [source.id])
+                    for i, m in enumerate(melodies)]
+
+        return await submit("continue", request, work)
+
+    @app.post("/api/interpolate", status_code=202, response_model=JobOut, tags=["sampling"])
+    async def interpolate(request: InterpolateRequest) -> JSONResponse:
+        """``first``, then ``bars`` new bars leading into ``second``, then ``second``."""
+        first, second = studio.melody(request.first_id), studio.melody(request.second_id)
+        start = len(first.melody.padded())
+        end = start + math.ceil(request.bars / BARS_PER_CHUNK) * CHUNK_STEPS
+        _check_total(end + len(second.melody.padded()))
+
+        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+            total = (end + len(second.melody.padded())) // CHUNK_STEPS
+            job.planned_calls = _planned_calls(pipeline, total, request)
+            melodies = pipeline.interpolate(first.melody, second.melody, request.bars, request.num_samples,
+                                            request.seed, _options(request))
+            return [studio.melodies.add(m, f"interpolated over {request.bars} bars, #{i + 1}", (start, end),
+                                        [first.id, second.id]) for i, m in enumerate(melodies)]
+
+        return await submit("interpolate", request, work)
+
+    @app.get("/api/jobs/{job_id}", response_model=JobOut, tags=["sampling"])
+    async def job_status(job_id: Annotated[str, MELODY_ID_PATH],
+                         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS,
+                                                      description="wait up to this many seconds for the job to "
+                                                      "finish before answering")] = 0.0) -> JobOut:
+        """A job's status, progress and, once done, its melodies."""
+        job = studio.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id} (finished jobs are kept for a while only)")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while not job.done.is_set() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return studio.job_out(job)
+
+    # ---- melodies and their files ----------------------------------------------------------------------------------
+    @app.post("/api/melodies", response_model=UploadOut, tags=["melodies"])
+    async def upload(file: Annotated[UploadFile, File(description="a MIDI, MusicXML, ABC or kern file")]) -> UploadOut:
+        """Upload a music file; its melodies are stored and returned (MIDI: the first non-drum track)."""
+        data = await file.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"{media.display_name(file.filename)} is larger than {_size(max_upload_bytes)}")
+        name = file.filename or "upload"
+        found, message = await run_in_threadpool(_with(studio.file_work, media.read_upload), name, data,
+                                                 MAX_TOTAL_BARS * STEPS_PER_BAR)
+        return UploadOut(melodies=[studio.melodies.add(m, label).out() for m, label in found], message=message)
+
+    @app.get("/api/melodies/{melody_id}", response_model=MelodyOut, tags=["melodies"])
+    async def melody(melody_id: Annotated[str, MELODY_ID_PATH]) -> MelodyOut:
+        """A stored melody's notes (steps are 16th notes), for drawing piano rolls."""
+        return studio.melody(melody_id).out()
+
+    @app.get("/api/melodies/{melody_id}/midi", tags=["melodies"], response_class=Response,
+             responses={200: {"content": {"audio/midi": {}}}})
+    async def midi(melody_id: Annotated[str, MELODY_ID_PATH], tempo: Tempo = 120.0, program: Program = 0) -> Response:
+        """The melody as a MIDI file (a download)."""
+        item = studio.melody(melody_id)
+        return Response(media.midi_bytes(item.melody, tempo, program), media_type="audio/midi",
+                        headers={"Content-Disposition": f'attachment; filename="melodiff-{melody_id[:8]}.mid"'})
+
+    @app.get("/api/melodies/{melody_id}/wav", tags=["melodies"], response_class=Response,
+             responses={200: {"content": {"audio/wav": {}}}})
+    async def wav(melody_id: Annotated[str, MELODY_ID_PATH], tempo: Tempo = 120.0, program: Program = 0) -> Response:
+        """The melody rendered to WAV (FluidSynth when installed, else a plain built-in synthesiser)."""
+        item = studio.melody(melody_id)
+        data = await run_in_threadpool(_with(studio.file_work, media.wav_bytes), item.melody, tempo, program)
+        return Response(data, media_type="audio/wav",
+                        headers={"Content-Disposition": f'inline; filename="melodiff-{melody_id[:8]}.wav"'})
+
+    return app
+
+
+def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max_concurrent: int = 1) -> None:
+    """Load the model (errors surface here, before the server starts) and serve the studio until interrupted."""
+    import uvicorn
+
+    if not 0 < port < 65536:
+        raise MelodiffError(f"port must be in 1..65535, got {port}")
+    pipeline = Pipeline.from_pretrained(model)
+    if host not in LOCAL_HOSTS:
+        log.warning("serving on %s: the studio has no authentication; anyone who can reach this address can use it",
+                    host)
+    print(f"melodiff studio on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
+    # bound to this machine: answer only requests addressed to it (a web page elsewhere cannot rebind a name to it)
+    hosts = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else None
+    app = create_app(pipeline, max_concurrent=max_concurrent, allowed_hosts=hosts)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------------
+def _options(request: SamplingRequest) -> SamplingOptions:
+    return SamplingOptions(sampler=request.sampler, steps=request.steps, temperature=request.temperature)
+
+
+def _planned_calls(pipeline: Pipeline, num_chunks: int, request: SamplingRequest) -> int:
+    """Denoiser calls ``pipeline.sample_latents`` will make: windows x sampler steps (for the progress bar)."""
+    window, n = pipeline.window_chunks, pipeline.schedule.num_steps
+    if request.sampler is Sampler.DDPM:
+        steps = n
+    else:
+        default = 50 if request.sampler is Sampler.DDIM else 20  # melodiff.diffusion.sampling.sample's defaults
+        steps = len(timesteps(n, min(request.steps or default, n)))
+    windows = 1 if num_chunks <= window else 1 + math.ceil((num_chunks - window) / max(window // 2, 1))
+    return windows * steps
+
+
+def _check_total(steps: int) -> None:
+    if steps > MAX_TOTAL_BARS * STEPS_PER_BAR:
+        raise HTTPException(422, f"the result would have {steps // STEPS_PER_BAR} bars; the limit is {MAX_TOTAL_BARS}")
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 1e6:.1f} MB" if num_bytes >= 100_000 else f"{num_bytes:,} bytes"
+
+
+def _with(semaphore: threading.BoundedSemaphore, func: Callable) -> Callable:
+    def limited(*args):
+        with semaphore:
+            return func(*args)
+
+    return limited
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one readable line ("bars: Input should be less than or equal to 64") instead of pydantic's list."""
+    lines = []
+    for error in exc.errors():
+        loc = list(error.get("loc", ()))
+        where = ".".join(str(part) for part in (loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc))
+        lines.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
+    return JSONResponse({"detail": "; ".join(lines) or "invalid request"}, status_code=422)
+
+
+async def _melodiff_error(request: Request, exc: MelodiffError) -> JSONResponse:
+    """422 with the library's message; 415 for an upload that is not a music file."""
+    return JSONResponse({"detail": str(exc)}, status_code=415 if isinstance(exc, media.NotMusic) else 422)

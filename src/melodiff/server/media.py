@@ -1,0 +1,157 @@
+"""Melodies the studio holds, and their files: uploads in (MIDI, MusicXML, ABC, kern), MIDI and WAV out.
+
+Clients never name server paths: an upload's bytes are written to a fresh temporary folder under a fixed name (only
+the suffix comes from the client's file name, and only from a fixed list), read, and deleted."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from melodiff.errors import MelodiffError
+from melodiff.music.extract import MIDI_SUFFIXES, SCORE_SUFFIXES, extract_file
+from melodiff.music.melody import STEPS_PER_BAR, Melody
+from melodiff.music.midi_io import (
+    fluidsynth_available,
+    melody_to_score,
+    read_midi_melody,
+    render_wav,
+    synthesize_wav,
+)
+from melodiff.server.schemas import MelodyOut, NoteOut
+
+MAX_UPLOADED_MELODIES = 16  # a score with many parts or an ABC book yields at most this many melodies
+
+
+class NotMusic(MelodiffError):
+    """An upload that is not a file type melodiff reads (HTTP 415)."""
+
+
+@dataclass
+class StoredMelody:
+    id: str
+    melody: Melody
+    label: str
+    regenerated: tuple[int, int] | None = None  # steps
+    parents: list[str] = field(default_factory=list)
+
+    def out(self) -> MelodyOut:
+        notes = [NoteOut(pitch=n.pitch, start=n.start, end=n.end) for n in self.melody.to_notes()]
+        return MelodyOut(id=self.id, label=self.label, num_steps=len(self.melody),
+                         num_bars=len(self.melody) / STEPS_PER_BAR, notes=notes, regenerated=self.regenerated,
+                         parents=self.parents)
+
+
+class MelodyStore:
+    """The last ``capacity`` melodies made or uploaded, by id (in memory; they go when the server stops)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, StoredMelody] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, melody: Melody, label: str, regenerated: tuple[int, int] | None = None,
+            parents: list[str] | None = None) -> StoredMelody:
+        item = StoredMelody(uuid.uuid4().hex, melody, label, regenerated, parents or [])
+        with self._lock:
+            self._items[item.id] = item
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return item
+
+    def get(self, melody_id: str) -> StoredMelody:
+        with self._lock:
+            item = self._items.get(melody_id)
+        if item is None:
+            raise KeyError(f"no melody {melody_id} on this server (it keeps the last {self.capacity} in memory, "
+                           "until it stops): generate or upload it again")
+        return item
+
+
+# ---- uploads -----------------------------------------------------------------------------------------------------
+def sniff_suffix(filename: str, data: bytes) -> str:
+    """The file type of an upload, as a suffix extract.py reads: by content for MIDI and compressed MusicXML, else by
+    the file name's suffix. Raises NotMusic for anything that is not a music file we read."""
+    head = data[:512].lstrip()
+    if data.startswith(b"MThd"):
+        return ".mid"
+    if data.startswith(b"PK\x03\x04"):
+        return ".mxl"
+    suffix = Path(filename or "").suffix.lower()
+    if suffix in MIDI_SUFFIXES or suffix == ".mxl":
+        raise NotMusic(f"{display_name(filename)} is not a {suffix[1:].upper()} file (wrong header)")
+    if suffix in SCORE_SUFFIXES:
+        return suffix
+    if head.startswith(b"<?xml") or b"<score-partwise" in head or b"<score-timewise" in head:
+        return ".musicxml"
+    if head.startswith(b"X:") or b"\nK:" in data[:4096]:
+        return ".abc"
+    raise NotMusic(f"{display_name(filename)} is not a music file melodiff reads (MIDI, MusicXML, ABC or kern)")
+
+
+def read_upload(filename: str, data: bytes, max_steps: int) -> tuple[list[tuple[Melody, str]], str]:
+    """An uploaded file's melodies as [(melody, label)] and a message saying what was read and what was cut.
+
+    MIDI: its first non-drum track, as ``melodiff infill tune.mid`` reads it. Scores: melodiff's extraction (4/4-like
+    meters, one melody per part, split at whole bars of rest; see docs/DATA.md). Melodies longer than ``max_steps``
+    are cut to that length."""
+    if not data:
+        raise MelodiffError(f"{display_name(filename)} is empty")
+    suffix = sniff_suffix(filename, data)
+    name = display_name(filename)
+    with tempfile.TemporaryDirectory(prefix="melodiff-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            if suffix in MIDI_SUFFIXES:
+                found = [(read_midi_melody(path), name)]
+                dropped: dict[str, int] = {}
+            else:
+                found, dropped = [], {}
+                for piece, extraction in extract_file(path, min_bars=1):
+                    tag = piece.partition("#")[2]
+                    for m in extraction.melodies:
+                        found.append((m.melody, f"{name}{' #' + tag if tag else ''} {m.part}".strip()))
+                    for reason, count in extraction.dropped.items():
+                        dropped[reason] = dropped.get(reason, 0) + count
+        except MelodiffError as exc:
+            raise MelodiffError(str(exc).replace(str(path), name)) from None
+    if not found:
+        why = ", ".join(f"{reason} ({count})" for reason, count in dropped.items()) or "no notes"
+        raise MelodiffError(f"{name}: no monophonic 4/4 melody found ({why})")
+    notes = [f"read {len(found)} melod{'y' if len(found) == 1 else 'ies'} from {name}"]
+    if len(found) > MAX_UPLOADED_MELODIES:
+        notes.append(f"kept the first {MAX_UPLOADED_MELODIES}")
+        found = found[:MAX_UPLOADED_MELODIES]
+    if any(len(m) > max_steps for m, _ in found):
+        notes.append(f"cut to the first {max_steps // STEPS_PER_BAR} bars")
+        found = [(Melody(m.ids[:max_steps]) if len(m) > max_steps else m, label) for m, label in found]
+    return found, "; ".join(notes)
+
+
+def display_name(filename: str) -> str:
+    """A client's file name, for messages only: its last component, printable, at most 80 characters."""
+    name = Path((filename or "upload").replace("\\", "/")).name or "upload"
+    return "".join(c if c.isprintable() else "?" for c in name)[:80]
+
+
+# ---- downloads ---------------------------------------------------------------------------------------------------
+def midi_bytes(melody: Melody, tempo_qpm: float, program: int) -> bytes:
+    return melody_to_score(melody, tempo_qpm, program).dumps_midi()
+
+
+def wav_bytes(melody: Melody, tempo_qpm: float, program: int) -> bytes:
+    """The melody as WAV: FluidSynth with a General MIDI soundfont when installed, else the built-in synthesiser."""
+    with tempfile.TemporaryDirectory(prefix="melodiff-wav-") as tmp:
+        wav = Path(tmp) / "melody.wav"
+        if melody.num_notes and fluidsynth_available():  # FluidSynth writes nothing for silence
+            midi = Path(tmp) / "melody.mid"
+            midi.write_bytes(midi_bytes(melody, tempo_qpm, program))
+            render_wav(midi, wav)
+        else:
+            synthesize_wav(melody, wav, tempo_qpm)
+        return wav.read_bytes()

@@ -1,0 +1,125 @@
+"""The studio's JSON API: request and response models (pydantic) and the limits every request is checked against.
+
+Units: bars (16 steps each), steps (16th notes). Bar spans are half-open ``[start_bar, end_bar)``, 0-based; the models
+work in 2-bar chunks, so an infilled span is rounded outward to whole chunks (``regenerated`` says what changed)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from melodiff.diffusion.sampling import Sampler
+
+MAX_BARS = 64  # bars one request may add (generate: the length; continue / interpolate: the new bars)
+MAX_TOTAL_BARS = 128  # the longest melody a request may produce or take as input (uploads are cut to this)
+MAX_SAMPLES = 8  # variations per request
+MAX_STEPS = 1000  # sampler steps (the model's schedule may allow fewer)
+MAX_SEED = 2**31 - 1
+MELODY_ID = r"^[0-9a-f]{32}$"
+
+MelodyId = Annotated[str, Field(pattern=MELODY_ID, description="a melody id returned by this server")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+class SamplingRequest(_Request):
+    """Fields shared by every sampling request."""
+
+    num_samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations to make")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="the same seed gives the same music")
+    sampler: Sampler = Field(Sampler.DPM_SOLVER, description="ddpm (all schedule steps) | ddim | dpm-solver")
+    steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="steps for ddim / dpm-solver (default: the "
+                              "sampler's); at most the model's schedule length")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="VAE decoder temperature; 0 = greedy")
+
+
+class GenerateRequest(SamplingRequest):
+    bars: int | None = Field(None, ge=1, le=MAX_BARS, description="length in bars (default: the model's window)")
+
+
+class InfillRequest(SamplingRequest):
+    melody_id: MelodyId
+    start_bar: int = Field(ge=0, lt=MAX_TOTAL_BARS, description="first bar to regenerate (0-based)")
+    end_bar: int = Field(ge=1, le=MAX_TOTAL_BARS, description="bar after the last one to regenerate")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InfillRequest:
+        if self.end_bar <= self.start_bar:
+            raise ValueError(f"end_bar ({self.end_bar}) must be greater than start_bar ({self.start_bar})")
+        return self
+
+
+class ContinueRequest(SamplingRequest):
+    melody_id: MelodyId
+    bars: int = Field(8, ge=1, le=MAX_BARS, description="bars to add")
+
+
+class InterpolateRequest(SamplingRequest):
+    first_id: MelodyId
+    second_id: MelodyId
+    bars: int = Field(4, ge=1, le=MAX_BARS, description="new bars between the two melodies")
+
+
+class NoteOut(BaseModel):
+    pitch: int = Field(description="MIDI pitch 21..108")
+    start: int = Field(description="onset in steps (16th notes)")
+    end: int = Field(description="end in steps, exclusive")
+
+
+class MelodyOut(BaseModel):
+    id: str
+    label: str = Field(description="where the melody came from, for people")
+    num_steps: int
+    num_bars: float
+    notes: list[NoteOut]
+    regenerated: tuple[int, int] | None = Field(None, description="half-open span of steps the model wrote; the "
+                                                "rest is copied unchanged from the input (infill / continue / "
+                                                "interpolate)")
+    parents: list[str] = Field(default_factory=list, description="ids of the melodies this one was made from")
+
+
+class UploadOut(BaseModel):
+    melodies: list[MelodyOut]
+    message: str = Field("", description="what was read, and anything cut or skipped")
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: JobStatus
+    progress: float = Field(description="0..1; sampler steps done over steps planned")
+    queue_position: int = Field(description="jobs ahead of this one while queued, else 0")
+    melodies: list[MelodyOut] | None = Field(None, description="the results, once done")
+    error: str | None = Field(None, description="why it failed, for people")
+
+
+class Limits(BaseModel):
+    max_bars: int = MAX_BARS
+    max_total_bars: int = MAX_TOTAL_BARS
+    max_samples: int = MAX_SAMPLES
+    max_steps: int
+    max_upload_bytes: int
+    max_concurrent: int
+    max_queued: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    model_loaded: bool
+    window_bars: int | None
+    samplers: list[str]
+    running: int
+    queued: int
+    fluidsynth: bool
+    limits: Limits

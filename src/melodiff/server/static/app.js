@@ -1,0 +1,389 @@
+// melodiff studio: the page's whole client. No build step, no dependencies: plain DOM + fetch.
+// Units: steps are 16th notes, 16 per bar; bar spans are half-open [start, end), 0-based (shown 1-based to people).
+"use strict";
+
+const STEPS_PER_BAR = 16;
+const MIN_BAR_WIDTH = 32; // px per bar in the piano roll: as wide as the page allows, within these bounds
+const MAX_BAR_WIDTH = 120;
+const ROW_HEIGHT = 7; // px per semitone
+const HEADER = 14; // px for bar numbers
+const $ = (id) => document.getElementById(id);
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+const state = {
+  melodies: new Map(), // id -> melody JSON (as the API returns it)
+  order: [], // ids, oldest first
+  active: null, // id of the melody the edit panel works on
+  selection: null, // {start, end} bars, or null
+  anchor: null, // bar where a click / drag started
+  dragging: false,
+  busy: false,
+  limits: null,
+};
+
+// ---- talking to the server ------------------------------------------------------------------------------------------
+async function api(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (err) {
+    throw new Error("the server did not answer (is `melodiff serve` still running?)");
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (err) {
+    body = null;
+  }
+  if (!response.ok) {
+    const detail = body && body.detail ? body.detail : response.statusText;
+    throw new Error(`${detail} (HTTP ${response.status})`);
+  }
+  return body;
+}
+
+function postJSON(path, payload) {
+  return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+}
+
+function samplingFields() {
+  const steps = $("steps").value.trim();
+  return {
+    num_samples: Number($("num-samples").value),
+    seed: Number($("seed").value),
+    sampler: $("sampler").value,
+    steps: steps === "" ? null : Number(steps),
+    temperature: Number($("temperature").value),
+  };
+}
+
+// Runs a sampling request as a job: posts it, polls until done, shows progress, adds the results.
+async function runJob(path, payload) {
+  if (state.busy) return;
+  setBusy(true);
+  clearError();
+  showProgress(0, "submitting…");
+  try {
+    let job = await postJSON(path, payload);
+    while (job.status === "queued" || job.status === "running") {
+      showProgress(job.progress, job.status === "queued"
+        ? `queued (${job.queue_position} ahead)` : `sampling… ${Math.round(job.progress * 100)}%`);
+      job = await api(`/api/jobs/${job.id}?wait=0.5`);
+    }
+    if (job.status === "failed") throw new Error(job.error || "the job failed");
+    for (const melody of job.melodies) addMelody(melody);
+    selectMelody(job.melodies[0].id);
+    $("seed").value = Number($("seed").value) + 1;
+    showProgress(1, `${job.kind}: ${job.melodies.length} new melod${job.melodies.length === 1 ? "y" : "ies"}`);
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// ---- status line ----------------------------------------------------------------------------------------------------
+function showProgress(value, text) {
+  $("progress").hidden = value >= 1;
+  $("progress").value = value;
+  $("status-text").textContent = text;
+}
+
+function showError(message) {
+  $("progress").hidden = true;
+  $("status-text").textContent = "";
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  document.body.classList.toggle("busy", busy);
+  $("generate").disabled = busy;
+  $("upload").disabled = busy;
+  updateEditPanel();
+}
+
+// ---- melodies and piano rolls ---------------------------------------------------------------------------------------
+function svg(tag, attrs, parent) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, value);
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+function numBars(melody) {
+  return Math.max(1, Math.ceil(melody.num_steps / STEPS_PER_BAR));
+}
+
+function drawRoll(melody) {
+  const bars = numBars(melody);
+  const pitches = melody.notes.map((n) => n.pitch);
+  let lo = pitches.length ? Math.min(...pitches) - 2 : 58;
+  let hi = pitches.length ? Math.max(...pitches) + 2 : 74;
+  if (hi - lo < 24) { const pad = Math.ceil((24 - (hi - lo)) / 2); lo -= pad; hi += pad; }
+  const available = $("melodies").clientWidth - 32;
+  const barWidth = Math.max(MIN_BAR_WIDTH, Math.min(MAX_BAR_WIDTH, Math.floor(available / bars)));
+  const width = bars * barWidth;
+  const height = HEADER + (hi - lo + 1) * ROW_HEIGHT;
+  const x = (step) => (step / STEPS_PER_BAR) * barWidth;
+  const roll = svg("svg", { class: "roll", width, height, "data-bar-width": barWidth,
+    viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": `piano roll, ${bars} bars, ${melody.notes.length} notes` });
+  if (melody.regenerated) {
+    const [a, b] = melody.regenerated;
+    svg("rect", { class: "regenerated", x: x(a), y: HEADER, width: x(b) - x(a), height: height - HEADER }, roll);
+  }
+  for (let bar = 0; bar <= bars; bar++) {
+    svg("line", { class: `bar-line${bar % 2 === 0 ? " chunk" : ""}`, x1: bar * barWidth, x2: bar * barWidth,
+      y1: HEADER, y2: height }, roll);
+    if (bar < bars) svg("text", { class: "bar-number", x: bar * barWidth + 3, y: 10 }, roll).textContent = bar + 1;
+  }
+  for (const note of melody.notes) {
+    svg("rect", { class: "note", x: x(note.start), y: HEADER + (hi - note.pitch) * ROW_HEIGHT,
+      width: Math.max(x(note.end) - x(note.start) - 1, 1), height: ROW_HEIGHT - 1,
+      "data-pitch": note.pitch, "data-start": note.start, "data-end": note.end }, roll);
+  }
+  svg("rect", { class: "selection", x: 0, y: HEADER, width: 0, height: height - HEADER, visibility: "hidden" }, roll);
+  svg("line", { class: "playhead", x1: 0, x2: 0, y1: HEADER, y2: height, visibility: "hidden" }, roll);
+  for (let bar = 0; bar < bars; bar++) {
+    const hit = svg("rect", { class: "bar-hit", x: bar * barWidth, y: 0, width: barWidth, height,
+      "data-bar": bar }, roll);
+    hit.addEventListener("mousedown", (event) => {
+      event.preventDefault();
+      selectBars(melody.id, bar, event.shiftKey);
+      state.dragging = true;
+    });
+    hit.addEventListener("mouseenter", () => {
+      if (state.dragging && state.active === melody.id) selectBars(melody.id, bar, true);
+    });
+  }
+  return roll;
+}
+
+function audioURL(id, kind) {
+  return `/api/melodies/${id}/${kind}?tempo=${Number($("tempo").value) || 120}&program=${$("program").value}`;
+}
+
+function addMelody(melody) {
+  state.melodies.set(melody.id, melody);
+  state.order.push(melody.id);
+  const card = document.createElement("article");
+  card.className = "melody";
+  card.id = `melody-${melody.id}`;
+  card.dataset.id = melody.id;
+  const header = document.createElement("header");
+  const label = document.createElement("strong");
+  label.className = "label";
+  label.textContent = melody.label;
+  const meta = document.createElement("span");
+  meta.className = "meta muted";
+  meta.textContent = `${numBars(melody)} bars · ${melody.notes.length} notes`;
+  header.append(label, meta);
+  const wrap = document.createElement("div");
+  wrap.className = "roll-wrap";
+  wrap.appendChild(drawRoll(melody));
+  const actions = document.createElement("div");
+  actions.className = "card-actions";
+  const play = document.createElement("button");
+  play.type = "button";
+  play.className = "play";
+  play.textContent = "▶ Play";
+  const audio = document.createElement("audio");
+  audio.controls = true;
+  audio.hidden = true;
+  audio.preload = "none";
+  play.addEventListener("click", () => playMelody(melody.id, card, audio));
+  const midi = document.createElement("a");
+  midi.className = "midi";
+  midi.textContent = "⬇ MIDI";
+  midi.download = `melodiff-${melody.id.slice(0, 8)}.mid`;
+  midi.href = audioURL(melody.id, "midi");
+  midi.addEventListener("click", () => { midi.href = audioURL(melody.id, "midi"); });
+  actions.append(play, audio, midi);
+  card.append(header, wrap, actions);
+  const kept = keptCheck(melody);
+  if (kept) card.appendChild(kept);
+  $("melodies").prepend(card);
+  refreshTargets();
+}
+
+function playMelody(id, card, audio) {
+  audio.src = audioURL(id, "wav");
+  audio.hidden = false;
+  const head = card.querySelector(".playhead");
+  const stepsPerSecond = ((Number($("tempo").value) || 120) / 60) * 4;
+  const barWidth = Number(card.querySelector(".roll").dataset.barWidth);
+  const tick = () => {
+    head.setAttribute("visibility", audio.paused || audio.ended ? "hidden" : "visible");
+    const px = (audio.currentTime * stepsPerSecond / STEPS_PER_BAR) * barWidth;
+    head.setAttribute("x1", px);
+    head.setAttribute("x2", px);
+    if (!audio.paused && !audio.ended) requestAnimationFrame(tick);
+  };
+  audio.onplay = () => requestAnimationFrame(tick);
+  audio.onerror = () => showError("could not load the audio for this melody");
+  audio.play().catch(() => { /* autoplay refused or no audio device: the controls stay usable */ });
+}
+
+// The bars a result kept must be exactly its source's: compares the notes that start outside the regenerated span
+// (those before it cut at its start) with the source's. Returns a <p> saying so, or null for generated melodies.
+function keptCheck(melody) {
+  if (!melody.regenerated || !melody.parents.length) return null;
+  const sources = melody.parents.map((id) => state.melodies.get(id));
+  if (sources.some((s) => !s)) return null;
+  const [a, b] = melody.regenerated;
+  const sig = (notes, from, to, shift) => notes
+    .map((n) => ({ pitch: n.pitch, start: n.start + shift, end: n.end + shift }))
+    .filter((n) => n.start >= from && n.start < to)
+    .map((n) => `${n.pitch}@${n.start}-${Math.min(n.end, to)}`).join(",");
+  let same = sig(melody.notes, 0, a, 0) === sig(sources[0].notes, 0, a, 0);
+  const after = sources.length > 1 ? sig(sources[1].notes, b, Infinity, b) : sig(sources[0].notes, b, Infinity, 0);
+  same = same && sig(melody.notes, b, Infinity, 0) === after;
+  const p = document.createElement("p");
+  p.className = `kept ${same ? "ok" : "bad"}`;
+  const span = `bars ${a / STEPS_PER_BAR + 1}–${b / STEPS_PER_BAR} regenerated (shaded)`;
+  p.textContent = same ? `${span}; every other bar is identical to the source ✓`
+    : `${span}; the kept bars differ from the source ✗`;
+  return p;
+}
+
+// ---- selection and the edit panel -----------------------------------------------------------------------------------
+function selectMelody(id) {
+  if (state.active !== id) { state.selection = null; state.anchor = null; }
+  state.active = id;
+  for (const card of document.querySelectorAll(".melody")) card.classList.toggle("active", card.dataset.id === id);
+  drawSelection();
+  refreshTargets();
+}
+
+function selectBars(id, bar, extend) {
+  selectMelody(id);
+  if (!extend || state.anchor === null) state.anchor = bar;
+  state.selection = { start: Math.min(state.anchor, bar), end: Math.max(state.anchor, bar) + 1 };
+  drawSelection();
+}
+
+function drawSelection() {
+  for (const rect of document.querySelectorAll(".roll .selection")) rect.setAttribute("visibility", "hidden");
+  const melody = state.melodies.get(state.active);
+  const sel = state.selection;
+  if (melody && sel) {
+    const rect = document.querySelector(`#melody-${melody.id} .selection`);
+    const barWidth = Number(rect.ownerSVGElement.dataset.barWidth);
+    rect.setAttribute("x", sel.start * barWidth);
+    rect.setAttribute("width", (sel.end - sel.start) * barWidth);
+    rect.setAttribute("visibility", "visible");
+  }
+  const text = !melody ? "Click a bar on a piano roll to select it; shift-click or drag to select several."
+    : sel ? `Selected: bars ${sel.start + 1}–${sel.end} of “${melody.label}”`
+      : `Selected: “${melody.label}” (click bars to choose some to infill)`;
+  $("selection-text").textContent = text;
+  $("sel-start").value = sel ? sel.start + 1 : "";
+  $("sel-end").value = sel ? sel.end : "";
+  updateEditPanel();
+}
+
+function updateEditPanel() {
+  const melody = state.melodies.get(state.active);
+  const bars = melody ? numBars(melody) : 1;
+  for (const id of ["sel-start", "sel-end"]) { $(id).disabled = !melody; $(id).max = bars; }
+  $("infill").disabled = state.busy || !melody || !state.selection;
+  $("continue").disabled = state.busy || !melody;
+  $("interp-target").disabled = !melody || state.order.length < 2;
+  $("interpolate").disabled = state.busy || !melody || !$("interp-target").value;
+}
+
+function refreshTargets() {
+  const select = $("interp-target");
+  const previous = select.value;
+  select.replaceChildren();
+  for (const id of [...state.order].reverse()) {
+    if (id === state.active) continue;
+    const option = document.createElement("option");
+    option.value = id;
+    option.textContent = state.melodies.get(id).label;
+    select.appendChild(option);
+  }
+  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+  updateEditPanel();
+}
+
+function selectionFromInputs() {
+  const start = Number($("sel-start").value) - 1;
+  const end = Number($("sel-end").value);
+  if (Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start) {
+    state.anchor = start;
+    state.selection = { start, end };
+    drawSelection();
+  }
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------------------------
+async function uploadFile(event) {
+  event.preventDefault();
+  const file = $("file").files[0];
+  if (!file || state.busy) return;
+  clearError();
+  if (state.limits && file.size > state.limits.max_upload_bytes) {
+    showError(`${file.name} is larger than ${(state.limits.max_upload_bytes / 1e6).toFixed(1)} MB`);
+    return;
+  }
+  setBusy(true);
+  showProgress(0, `reading ${file.name}…`);
+  try {
+    const form = new FormData();
+    form.append("file", file);
+    const result = await api("/api/melodies", { method: "POST", body: form });
+    for (const melody of result.melodies) addMelody(melody);
+    selectMelody(result.melodies[0].id);
+    showProgress(1, result.message);
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function wire() {
+  $("generate-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    runJob("/api/generate", { ...samplingFields(), bars: Number($("bars").value) });
+  });
+  $("upload-form").addEventListener("submit", uploadFile);
+  $("dice").addEventListener("click", () => { $("seed").value = Math.floor(Math.random() * 1e6); });
+  $("infill").addEventListener("click", () => runJob("/api/infill", { ...samplingFields(), melody_id: state.active,
+    start_bar: state.selection.start, end_bar: state.selection.end }));
+  $("continue").addEventListener("click", () => runJob("/api/continue", { ...samplingFields(),
+    melody_id: state.active, bars: Number($("continue-bars").value) }));
+  $("interpolate").addEventListener("click", () => runJob("/api/interpolate", { ...samplingFields(),
+    first_id: state.active, second_id: $("interp-target").value, bars: Number($("interp-bars").value) }));
+  $("interp-target").addEventListener("change", updateEditPanel);
+  $("sel-start").addEventListener("change", selectionFromInputs);
+  $("sel-end").addEventListener("change", selectionFromInputs);
+  window.addEventListener("mouseup", () => { state.dragging = false; });
+}
+
+async function checkHealth() {
+  try {
+    const health = await api("/api/health");
+    state.limits = health.limits;
+    $("bars").max = health.limits.max_bars;
+    $("num-samples").max = health.limits.max_samples;
+    $("steps").max = health.limits.max_steps;
+    if (health.window_bars) $("bars").value = Math.min(health.window_bars, 8);
+    $("health").textContent = `ready · model window ${health.window_bars ?? "?"} bars · audio: `
+      + (health.fluidsynth ? "FluidSynth" : "built-in synthesiser");
+  } catch (err) {
+    $("health").textContent = "server not reachable";
+    showError(err.message);
+  }
+}
+
+wire();
+checkHealth();

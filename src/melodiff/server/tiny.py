@@ -1,0 +1,31 @@
+"""An untrained, tiny Pipeline built in memory in a fraction of a second: for the studio's tests, load smoke tests
+and trying the page without a trained model. Its melodies are noise (the decoder has learnt nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from melodiff.data.normalizer import LatentNormalizer
+from melodiff.diffusion.config import preset as diffusion_preset
+from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.diffusion.schedule import NoiseSchedule
+from melodiff.pipeline import Pipeline
+from melodiff.vae.config import preset as vae_preset
+from melodiff.vae.model import MelodyVAE
+
+LATENT_DIM = 8
+
+
+def untrained_pipeline(seed: int = 0) -> Pipeline:
+    """VAE and denoiser of the "tiny" presets with weights from ``seed``; 8 kept latent dims; 100-step schedule;
+    a window of 8 chunks (16 bars)."""
+    vae_config = vae_preset("tiny")[0]
+    denoiser_config, schedule_config, _ = diffusion_preset("tiny")
+    normalizer = LatentNormalizer(z_size=vae_config.z_size, dims=tuple(range(LATENT_DIM)), low=-3.0, high=3.0)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        vae = MelodyVAE(vae_config)
+        denoiser = TransformerDenoiser(replace(denoiser_config, latent_dim=LATENT_DIM))
+    return Pipeline(vae, denoiser, NoiseSchedule(schedule_config), normalizer)

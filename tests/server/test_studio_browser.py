@@ -1,0 +1,201 @@
+"""The studio page end to end in a real headless Chromium (Debian's ``chromium``, driven by Playwright through
+``executable_path``; ``playwright install`` is never needed): generate, select bars on the piano roll, infill and see
+the kept bars unchanged; continue, interpolate, upload, play, download, and errors shown on the page.
+
+Skipped, with the reason, only where no Chromium binary exists (``apt-get install chromium``) or Playwright is
+missing. Set MELODIFF_CHROMIUM to a browser binary to use another one, and MELODIFF_STUDIO_SCREENSHOT to a PNG path
+to save a screenshot of the page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from melodiff.music.melody import Melody
+from melodiff.music.midi_io import melody_to_score
+from melodiff.server import create_app
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright: pip install "
+                               "playwright (no `playwright install`: they use the system's Chromium)")
+uvicorn = pytest.importorskip("uvicorn")
+MakeMelody = Callable[[int, int], Melody]
+TIMEOUT_MS = 20_000
+
+
+def chromium_binary() -> str | None:
+    if os.environ.get("MELODIFF_CHROMIUM"):
+        return os.environ["MELODIFF_CHROMIUM"]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def server_url(pipeline) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(pipeline), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the studio server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no Chromium binary found (apt-get install chromium, or set MELODIFF_CHROMIUM): browser tests "
+                    "skipped")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=binary, args=["--no-sandbox", "--autoplay-policy="
+                                                                  "no-user-gesture-required"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server_url: str) -> Iterator:
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    expected = ("status of 415", "status of 422")  # the error cases below, shown on the page
+
+    def console(msg) -> None:
+        if msg.type == "error" and not any(e in msg.text for e in expected):
+            errors.append(f"{msg.text} ({msg.location.get('url')})")
+
+    page.on("console", console)
+    page.goto(server_url)
+    sync_api.expect(page.locator("#health")).to_contain_text("ready")
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def generate(page, bars: int, count: int) -> None:
+    before = page.locator(".melody").count()
+    page.fill("#bars", str(bars))
+    page.fill("#num-samples", str(count))
+    page.select_option("#sampler", "ddim")
+    page.fill("#steps", "4")
+    page.click("#generate")
+    sync_api.expect(page.locator(".melody")).to_have_count(before + count)
+    sync_api.expect(page.locator("#status-text")).to_contain_text("new melod")
+
+
+def notes_before(card, step: int) -> list[tuple[str, str, str]]:
+    """(pitch, start, end) of a card's note rectangles that start before ``step``, as drawn."""
+    rects = card.locator(".note").evaluate_all(
+        "els => els.map(e => [e.dataset.pitch, e.dataset.start, e.dataset.end])")
+    return [tuple(r) for r in rects if int(r[1]) < step]
+
+
+def test_generate_select_bars_and_infill(page) -> None:
+    generate(page, bars=4, count=2)
+    cards = page.locator(".melody")
+    source = cards.nth(1)  # the newest card is first; results are selected as they arrive
+    source_id = source.get_attribute("data-id")
+    assert source.locator(".bar-hit").count() == 4 and "4 bars" in source.locator(".meta").inner_text()
+
+    source.locator('.bar-hit[data-bar="2"]').click()
+    source.locator('.bar-hit[data-bar="3"]').click(modifiers=["Shift"])
+    sync_api.expect(page.locator("#selection-text")).to_contain_text("bars 3–4")
+    assert source.get_attribute("class") == "melody active"
+    bar_width = float(source.locator(".roll").get_attribute("data-bar-width"))
+    selection = source.locator(".selection")
+    assert selection.get_attribute("visibility") == "visible"
+    assert float(selection.get_attribute("x")) == 2 * bar_width
+    assert float(selection.get_attribute("width")) == 2 * bar_width
+    assert page.input_value("#sel-start") == "3" and page.input_value("#sel-end") == "4"
+
+    page.fill("#temperature", "1")
+    page.fill("#num-samples", "1")
+    page.click("#infill")
+    sync_api.expect(cards).to_have_count(3)
+    result = cards.first
+    sync_api.expect(result.locator(".kept")).to_contain_text("every other bar is identical to the source ✓")
+    assert result.locator(".label").inner_text().startswith("bars 3-4 infilled")
+    shade = result.locator(".regenerated")  # chunk 1 of the result: bars 3-4
+    assert float(shade.get_attribute("x")) == 2 * bar_width and float(shade.get_attribute("width")) == 2 * bar_width
+    assert notes_before(result, 32) == notes_before(page.locator(f"#melody-{source_id}"), 32)
+
+
+def test_drag_select_continue_and_interpolate(page) -> None:
+    generate(page, bars=2, count=2)
+    card = page.locator(".melody").first
+    first = card.locator('.bar-hit[data-bar="0"]').bounding_box()
+    second = card.locator('.bar-hit[data-bar="1"]').bounding_box()
+    page.mouse.move(first["x"] + 10, first["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(second["x"] + 10, second["y"] + 20, steps=4)
+    page.mouse.up()
+    sync_api.expect(page.locator("#selection-text")).to_contain_text("bars 1–2")
+
+    page.fill("#num-samples", "1")
+    page.fill("#continue-bars", "2")
+    page.click("#continue")
+    sync_api.expect(page.locator(".melody")).to_have_count(3)
+    sync_api.expect(page.locator(".melody").first.locator(".meta")).to_contain_text("4 bars")
+    sync_api.expect(page.locator(".melody").first.locator(".kept")).to_contain_text("✓")
+
+    assert page.locator("#interp-target option").count() == 2
+    page.fill("#interp-bars", "2")
+    page.click("#interpolate")
+    sync_api.expect(page.locator(".melody")).to_have_count(4)
+    newest = page.locator(".melody").first
+    sync_api.expect(newest.locator(".label")).to_contain_text("interpolated over 2 bars")
+    sync_api.expect(newest.locator(".kept")).to_contain_text("✓")
+
+
+def test_upload_play_download_and_errors(page, server_url: str, make_melody: MakeMelody, tmp_path: Path) -> None:
+    path = tmp_path / "my tune.mid"
+    path.write_bytes(melody_to_score(make_melody(0, 4)).dumps_midi())
+    page.set_input_files("#file", str(path))
+    page.click("#upload")
+    card = page.locator(".melody").first
+    sync_api.expect(card.locator(".label")).to_have_text("my tune.mid")
+    sync_api.expect(page.locator("#status-text")).to_contain_text("read 1 melody")
+
+    card.locator(".play").click()
+    audio = card.locator("audio")
+    sync_api.expect(audio).to_be_visible()
+    page.wait_for_function("a => a.readyState >= 1 && a.duration > 0", arg=audio.element_handle())
+    assert "/wav?tempo=120" in audio.get_attribute("src")
+
+    with page.expect_download() as download:
+        card.locator(".midi").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"MThd")
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not music")
+    page.set_input_files("#file", str(bad))
+    page.click("#upload")
+    sync_api.expect(page.locator("#error")).to_contain_text("notes.txt is not a music file")
+
+    # a request the server refuses (the page's own limits bypassed): its message is shown
+    page.evaluate("document.getElementById('steps').removeAttribute('max')")
+    page.fill("#steps", "500")
+    page.click("#generate")
+    sync_api.expect(page.locator("#error")).to_contain_text("steps: at most 100 for this model")
+    shot = os.environ.get("MELODIFF_STUDIO_SCREENSHOT")
+    if shot:
+        page.evaluate("document.getElementById('error').hidden = true")
+        page.screenshot(path=shot, full_page=True)
