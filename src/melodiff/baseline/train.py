@@ -12,8 +12,7 @@ from melodiff.baseline.mdn import MDNConfig, MDNTrainConfig, TransformerMDN, mdn
 from melodiff.config import from_dict, to_dict
 from melodiff.data.latents import LatentDataset
 from melodiff.diffusion.train import WindowSampler
-from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import read_config, read_weights
+from melodiff.training.checkpoint import load_module, read_config, with_overrides
 from melodiff.training.loop import LoopConfig, train
 
 KIND = "mdn"
@@ -22,10 +21,7 @@ KIND = "mdn"
 def train_mdn(latents: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
               seed: int | None = None, max_seconds: float = math.inf, progress: bool = True) -> TransformerMDN:
     model_config, train_config = preset(preset_name)
-    if steps is not None:
-        train_config = replace(train_config, steps=steps)
-    if seed is not None:
-        train_config = replace(train_config, seed=seed)
+    train_config = with_overrides(train_config, steps, seed)
     data = LatentDataset.load(latents)
     model_config = replace(model_config, latent_dim=data.normalizer.latent_dim)
     out = Path(out)
@@ -51,10 +47,4 @@ def train_mdn(latents: str | Path, out: str | Path, preset_name: str = "cpu", st
 
 
 def load_mdn(folder: str | Path) -> TransformerMDN:
-    meta = read_config(folder, KIND)
-    model = TransformerMDN(from_dict(MDNConfig, meta["model"]))
-    try:
-        model.load_state_dict(read_weights(folder))
-    except RuntimeError as exc:
-        raise MelodiffError(f"{folder}: weights do not match the config ({str(exc).splitlines()[0]})") from None
-    return model.eval()
+    return load_module(folder, KIND, lambda meta: TransformerMDN(from_dict(MDNConfig, meta["model"])))[0]

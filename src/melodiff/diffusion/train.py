@@ -17,7 +17,7 @@ from melodiff.diffusion.config import DenoiserConfig, DiffusionTrainConfig, Sche
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.schedule import NoiseSchedule, q_sample
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import read_config, read_weights
+from melodiff.training.checkpoint import load_module, read_config, with_overrides
 from melodiff.training.loop import LoopConfig, train
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,7 @@ def train_diffusion(latents: str | Path, out: str | Path, preset_name: str = "cp
                     seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
                     vae_dir: str | None = None) -> TransformerDenoiser:
     model_config, schedule_config, train_config = preset(preset_name)
-    if steps is not None:
-        train_config = replace(train_config, steps=steps)
-    if seed is not None:
-        train_config = replace(train_config, seed=seed)
+    train_config = with_overrides(train_config, steps, seed)
     data = LatentDataset.load(latents)
     model_config = replace(model_config, latent_dim=data.normalizer.latent_dim)
     out = Path(out)
@@ -100,11 +97,6 @@ def train_diffusion(latents: str | Path, out: str | Path, preset_name: str = "cp
 
 
 def load_diffusion(folder: str | Path) -> tuple[TransformerDenoiser, NoiseSchedule, LatentNormalizer]:
-    meta = read_config(folder, KIND)
-    model = TransformerDenoiser(from_dict(DenoiserConfig, meta["model"]))
-    try:
-        model.load_state_dict(read_weights(folder))
-    except RuntimeError as exc:
-        raise MelodiffError(f"{folder}: weights do not match the config ({str(exc).splitlines()[0]})") from None
+    model, meta = load_module(folder, KIND, lambda m: TransformerDenoiser(from_dict(DenoiserConfig, m["model"])))
     schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
-    return model.eval(), schedule, from_dict(LatentNormalizer, meta["normalizer"])
+    return model, schedule, from_dict(LatentNormalizer, meta["normalizer"])

@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import json
 import platform
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file, save
@@ -16,6 +18,8 @@ from safetensors.torch import load_file, save
 from melodiff.errors import MelodiffError
 from melodiff.utils.io import atomic_write_bytes, atomic_write_text
 
+M = TypeVar("M", bound=torch.nn.Module)
+C = TypeVar("C")
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 STATE = "state.pt"
@@ -77,3 +81,23 @@ def read_train_state(folder: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_module(folder: str | Path, kind: str, build: Callable[[dict[str, Any]], M]) -> tuple[M, dict[str, Any]]:
+    """A model rebuilt by ``build(config.json contents)`` with the folder's weights, in eval mode, and its meta."""
+    meta = read_config(folder, kind)
+    model = build(meta)
+    try:
+        model.load_state_dict(read_weights(folder))
+    except RuntimeError as exc:
+        raise MelodiffError(f"{folder}: weights do not match the config ({str(exc).splitlines()[0]})") from None
+    return model.eval(), meta
+
+
+def with_overrides(train_config: C, steps: int | None, seed: int | None) -> C:
+    """A training config with ``steps`` / ``seed`` replaced where given (command-line overrides of a preset)."""
+    if steps is not None:
+        train_config = replace(train_config, steps=steps)
+    if seed is not None:
+        train_config = replace(train_config, seed=seed)
+    return train_config

@@ -14,7 +14,7 @@ from melodiff.config import from_dict, to_dict
 from melodiff.data.chunks import training_chunks, transpose_batch
 from melodiff.data.prepare import load_melodies
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import read_config, read_weights
+from melodiff.training.checkpoint import load_module, read_config, with_overrides
 from melodiff.training.loop import LoopConfig, train
 from melodiff.vae.config import VAEConfig, VAETrainConfig, preset
 from melodiff.vae.loss import kl_divergence, vae_loss
@@ -33,10 +33,7 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
               seed: int | None = None, max_seconds: float = math.inf, progress: bool = True) -> MelodyVAE:
     """Train (or resume) a VAE on the train split of ``data_dir``; the checkpoint goes to ``out``."""
     model_config, train_config = preset(preset_name)
-    if steps is not None:
-        train_config = replace(train_config, steps=steps)
-    if seed is not None:
-        train_config = replace(train_config, seed=seed)
+    train_config = with_overrides(train_config, steps, seed)
     out = Path(out)
     if (out / "config.json").exists():  # resuming: the saved configs win, so a resumed run is the same run
         meta = read_config(out, KIND)
@@ -64,13 +61,7 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
 
 def load_vae(folder: str | Path) -> MelodyVAE:
     """A trained VAE from its checkpoint folder, in eval mode."""
-    meta = read_config(folder, KIND)
-    model = MelodyVAE(from_dict(VAEConfig, meta["model"]))
-    try:
-        model.load_state_dict(read_weights(folder))
-    except RuntimeError as exc:
-        raise MelodiffError(f"{folder}: weights do not match the config ({str(exc).splitlines()[0]})") from None
-    return model.eval()
+    return load_module(folder, KIND, lambda meta: MelodyVAE(from_dict(VAEConfig, meta["model"])))[0]
 
 
 @torch.no_grad()
