@@ -98,8 +98,15 @@ def _cmd_bundle(args: argparse.Namespace) -> None:
 
 # ---- music ---------------------------------------------------------------------------------------------------------
 def _pipeline(args: argparse.Namespace):
+    """The model of a music command; also fixes the seed (a random one, printed, when none is given)."""
     from melodiff.pipeline import Pipeline
 
+    if args.seed is None:
+        import secrets
+
+        args.seed = secrets.randbelow(2**31)
+        if not args.quiet:
+            print(f"seed {args.seed} (pass --seed {args.seed} to get the same result again)")
     return Pipeline.from_pretrained(args.model)
 
 
@@ -238,7 +245,7 @@ def _add_music_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="model folder (default: the model shipped with melodiff)")
     p.add_argument("--out", default="melodiff-out", help="output folder (default melodiff-out)")
     p.add_argument("-n", "--num", type=_positive_int, default=1, help="number of variations (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpm-solver",
                    help="ddpm (paper, 1000 steps) | ddim | dpm-solver (default, 20 steps)")
     p.add_argument("--steps", type=_positive_int, default=None, help="sampling steps for ddim / dpm-solver")
@@ -269,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("generate", _cmd_generate, "generate melodies (MIDI, optionally WAV and PNG)",
             "example:\n  melodiff generate --bars 32 -n 4 --wav --png --out out/")
     _add_music_args(p)
-    p.add_argument("--bars", type=_positive_int, default=None, help="length in bars (default: the model's window)")
+    p.add_argument("--bars", type=_positive_int, default=64, help="length in bars (default 64; beyond the model's "
+                   "window the piece is made window by window)")
 
     p = add("infill", _cmd_infill, "regenerate bars of a MIDI melody, keeping the rest",
             "example:\n  melodiff infill tune.mid --start-bar 8 --end-bar 16 -n 3 --png")

@@ -45,12 +45,14 @@ class Pipeline:
     def from_pretrained(cls, path: str | Path = "default") -> Pipeline:
         """A model folder holding ``vae/`` and ``diffusion/`` checkpoints; "default" is the model shipped inside
         the package."""
+        from melodiff.bundle import verify_model
         from melodiff.diffusion.train import load_diffusion
         from melodiff.vae.train import load_vae
 
         folder = DEFAULT_MODEL if str(path) == "default" else Path(path)
         if not (folder / "vae").is_dir() or not (folder / "diffusion").is_dir():
             raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
+        verify_model(folder)
         denoiser, schedule, normalizer = load_diffusion(folder / "diffusion")
         return cls(load_vae(folder / "vae"), denoiser, schedule, normalizer)
 
