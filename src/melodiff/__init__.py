@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Melody", "Pipeline", "SamplingOptions", "Sampler", "__version__"]
+__all__ = ["Melody", "Pipeline", "Sampler", "SamplingOptions", "__version__"]
 
 _LAZY = {"Pipeline": "melodiff.pipeline", "SamplingOptions": "melodiff.pipeline", "Melody": "melodiff.music.melody",
          "Sampler": "melodiff.diffusion.sampling"}

@@ -9,9 +9,8 @@ import shutil
 from pathlib import Path
 
 from melodiff.errors import MelodiffError
-from melodiff.utils.io import atomic_write_text
-
 from melodiff.training.checkpoint import CONFIG, WEIGHTS, read_config, read_weights, save_weights
+from melodiff.utils.io import atomic_write_text
 
 
 def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path) -> int:
