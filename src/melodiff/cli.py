@@ -116,10 +116,23 @@ def _options(args: argparse.Namespace):
     return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature)
 
 
-def _read_melody(path: str):
+def _read_melody(path: str, track: int | None = None):
+    """A MIDI file's first melody track (or track number ``track`` among its non-drum tracks with notes), or for
+    MusicXML/ABC/kern the ``track``-th melody that extraction keeps (docs/DATA.md rules; default the first)."""
+    from melodiff.music.extract import MIDI_SUFFIXES, extract_file
     from melodiff.music.midi_io import read_midi_melody
 
-    return read_midi_melody(path)
+    if Path(path).suffix.lower() in MIDI_SUFFIXES and track is None:
+        return read_midi_melody(path)
+    melodies = [m for _, ex in extract_file(path, min_bars=1) for m in ex.melodies]
+    if not melodies:
+        raise MelodiffError(f"{path}: no 4/4 melody could be extracted (see `melodiff prepare` for the rules)")
+    index = track or 0
+    if not 0 <= index < len(melodies):
+        raise MelodiffError(f"{path}: --track {index} out of range (0..{len(melodies) - 1})")
+    logging.info("%s: using melody %d of %d (%s, %s)", path, index, len(melodies), melodies[index].part,
+                 melodies[index].meter)
+    return melodies[index].melody
 
 
 def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highlight=None) -> None:
@@ -159,20 +172,20 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def _cmd_infill(args: argparse.Namespace) -> None:
     from melodiff.music.melody import STEPS_PER_BAR
 
-    melody = _read_melody(args.input)
+    melody = _read_melody(args.input, args.track)
     melodies = _pipeline(args).infill(melody, args.start_bar, args.end_bar, args.num, args.seed, _options(args))
     span = (args.start_bar // 2 * 2 * STEPS_PER_BAR, -(-args.end_bar // 2) * 2 * STEPS_PER_BAR)
     _write_outputs(melodies, args, "infill", highlight=span)
 
 
 def _cmd_continue(args: argparse.Namespace) -> None:
-    melody = _read_melody(args.input)
+    melody = _read_melody(args.input, args.track)
     melodies = _pipeline(args).continue_melody(melody, args.bars, args.num, args.seed, _options(args))
     _write_outputs(melodies, args, "continue", highlight=(len(melody.padded()), None))
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> None:
-    first, second = _read_melody(args.first), _read_melody(args.second)
+    first, second = _read_melody(args.first, args.track), _read_melody(args.second, args.track)
     melodies = _pipeline(args).interpolate(first, second, args.bars, args.num, args.seed, _options(args))
     start = len(first.padded())
     _write_outputs(melodies, args, "interpolate", highlight=(start, start + -(-args.bars // 2) * 32))
@@ -254,6 +267,8 @@ def _add_music_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     p.add_argument("--wav", action="store_true", help="also render WAV with FluidSynth")
     p.add_argument("--png", action="store_true", help="also draw a piano-roll PNG")
+    p.add_argument("--track", type=int, default=None, help="which extracted melody of an input file to use "
+                   "(default: a MIDI file's first melody track, else the first extracted melody)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,13 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("infill", _cmd_infill, "regenerate bars of a MIDI melody, keeping the rest",
             "example:\n  melodiff infill tune.mid --start-bar 8 --end-bar 16 -n 3 --png")
-    p.add_argument("input", help="MIDI file (its first melody track)")
+    p.add_argument("input", help="MIDI, MusicXML, ABC or kern file (see --track)")
     p.add_argument("--start-bar", type=int, required=True, help="first bar to regenerate (0-based)")
     p.add_argument("--end-bar", type=int, required=True, help="bar after the last one to regenerate")
     _add_music_args(p)
 
     p = add("continue", _cmd_continue, "continue a MIDI melody by some bars")
-    p.add_argument("input", help="MIDI file (its first melody track)")
+    p.add_argument("input", help="MIDI, MusicXML, ABC or kern file (see --track)")
     p.add_argument("--bars", type=_positive_int, default=16, help="bars to add (default 16)")
     _add_music_args(p)
 
