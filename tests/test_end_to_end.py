@@ -81,7 +81,7 @@ def test_training_outputs(work: Path) -> None:
     assert json.loads((work / "vae" / "config.json").read_text())["step"] == 20
     model = work / "model"
     assert sorted(p.relative_to(model).as_posix() for p in model.rglob("*")) == [
-        "diffusion", "diffusion/config.json", "diffusion/model.safetensors",
+        "checksums.json", "diffusion", "diffusion/config.json", "diffusion/model.safetensors",
         "vae", "vae/config.json", "vae/model.safetensors"]
 
 
