@@ -95,12 +95,32 @@ def test_generate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_infill(work: Path, tmp_path: Path, make_melody: Callable[[int, int], Melody],
                 capsys: pytest.CaptureFixture[str]) -> None:
     write_midi(make_melody(99, 8), tmp_path / "tune.mid")
-    ok(capsys, "infill", tmp_path / "tune.mid", "--model", work / "model", "--start-bar", 2, "--end-bar", 4,
+    ok(capsys, "infill", tmp_path / "tune.mid", "--model", work / "model", "--bars", "3-4", "--png",
        "--sampler", "ddim", "--steps", 5, "--temperature", 1, "--out", tmp_path / "out")
     filled = read_midi_melody(tmp_path / "out" / "infill_000.mid").padded().chunks()
     source = read_midi_melody(tmp_path / "tune.mid").padded().chunks()
     assert filled.shape == source.shape == (8 * STEPS_PER_BAR // CHUNK_STEPS, CHUNK_STEPS)
     assert np.array_equal(filled[[0, 2, 3]], source[[0, 2, 3]])
+    assert (tmp_path / "out" / "infill_000.png").stat().st_size > 0
+
+
+def test_continue_and_interpolate(work: Path, tmp_path: Path, make_melody: Callable[[int, int], Melody],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    write_midi(make_melody(1, 8), tmp_path / "a.mid")
+    write_midi(make_melody(2, 6), tmp_path / "b.mid")
+    model, out = work / "model", tmp_path / "out"
+    ok(capsys, "continue", tmp_path / "a.mid", "--model", model, "--bars", 12, "--steps", 4, "--png", "--out", out)
+    longer, source = read_midi_melody(out / "continue_000.mid"), read_midi_melody(tmp_path / "a.mid").padded()
+    assert len(longer) == 12 * STEPS_PER_BAR and np.array_equal(longer.ids[:len(source)], source.ids)
+    one_line_error(capsys, "continue", tmp_path / "a.mid", "--model", model, "--bars", 8, "--out", out,
+                   match="already has 8 bars")
+    ok(capsys, "interpolate", tmp_path / "a.mid", tmp_path / "b.mid", "--model", model, "--num", 2, "--steps", 4,
+       "--temperature", 1, "--out", out)
+    for stem in ("interpolate", "slerp"):
+        assert [len(read_midi_melody(out / f"{stem}_{i:03d}.mid")) for i in range(2)] == [6 * STEPS_PER_BAR] * 2
+    ok(capsys, "interpolate", tmp_path / "a.mid", tmp_path / "b.mid", "--model", model, "--bridge", 4, "--steps", 4,
+       "--out", out)
+    assert len(read_midi_melody(out / "bridge_000.mid")) == (8 + 4 + 6) * STEPS_PER_BAR
 
 
 def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,9 +144,11 @@ def test_errors_are_one_line(work: Path, tmp_path: Path, capsys: pytest.CaptureF
     one_line_error(capsys, "generate", "--model", tmp_path / "nowhere", "--out", out,
                    match="not a melodiff model folder")
     one_line_error(capsys, "generate", "--model", work / "vae", "--out", out, match="not a melodiff model folder")
-    one_line_error(capsys, "infill", tmp_path / "tune.mid", "--model", model, "--start-bar", 6, "--end-bar", 9,
-                   "--out", out, match="bars to infill")
-    one_line_error(capsys, "infill", tmp_path / "missing.mid", "--model", model, "--start-bar", 0, "--end-bar", 2,
+    one_line_error(capsys, "infill", tmp_path / "tune.mid", "--model", model, "--bars", "4-7", "--out", out,
+                   match="do not fall on 2-bar chunks")
+    one_line_error(capsys, "infill", tmp_path / "tune.mid", "--model", model, "--bars", "1-2,7-10", "--out", out,
+                   match="outside the melody's 8 bars")
+    one_line_error(capsys, "infill", tmp_path / "missing.mid", "--model", model, "--bars", "1-2",
                    "--out", out, match="no such file")
     one_line_error(capsys, "train-vae", "--data", work / "data", "--out", out, "--preset", "huge",
                    match="unknown VAE preset")
@@ -140,6 +162,8 @@ def test_errors_are_one_line(work: Path, tmp_path: Path, capsys: pytest.CaptureF
 
 @pytest.mark.parametrize("argv", [["generate", "--bars", "0"], ["generate", "-n", "-2"],
                                   ["generate", "--steps", "x"], ["continue", "tune.mid", "--bars", "0"],
+                                  ["infill", "tune.mid", "--bars", "3-x"], ["infill", "tune.mid", "--bars", "4-3"],
+                                  ["infill", "tune.mid", "--bars", "0-2"],
                                   ["evaluate", "--data", "d", "--samples", "0"], ["generate", "--sampler", "euler"],
                                   ["generate", "--temperature", "-1"]])
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

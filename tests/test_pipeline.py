@@ -13,7 +13,8 @@ import torch
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.config import preset as diffusion_preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
-from melodiff.diffusion.sampling import Sampler
+from melodiff.diffusion.interpolation import ddim_invert
+from melodiff.diffusion.sampling import Sampler, ddim_sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
 from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
@@ -127,6 +128,24 @@ def test_infill_bad_bars_raise(pipe: Pipeline, make_melody: MakeMelody, start: i
         pipe.infill(make_melody(0, 8), start, end, options=OPTIONS)
 
 
+def test_infill_bars_several_ranges(pipe: Pipeline, make_melody: MakeMelody) -> None:
+    melody = make_melody(12, 12)
+    source = chunk_ids(melody)
+    results = pipe.infill_bars(melody, [(0, 2), (6, 10)], 2, seed=0, options=OPTIONS)
+    for m in results:
+        assert np.array_equal(m.chunks()[[1, 2, 5]], source[[1, 2, 5]])
+    assert any(not np.array_equal(m.chunks()[[0, 3, 4]], source[[0, 3, 4]]) for m in results)
+
+
+@pytest.mark.parametrize(("spans", "match"), [([(1, 4)], "do not fall on 2-bar chunks"),
+                                              ([(2, 5)], "do not fall on 2-bar chunks"),
+                                              ([(0, 2), (8, 10)], "outside the melody's 8 bars"),
+                                              ([(4, 4)], "outside"), ([], "no bars")])
+def test_infill_bars_bad_ranges_raise(pipe: Pipeline, make_melody: MakeMelody, spans, match: str) -> None:
+    with pytest.raises(MelodiffError, match=match):
+        pipe.infill_bars(make_melody(0, 8), spans, options=OPTIONS)
+
+
 @pytest.mark.parametrize(("prompt_bars", "bars"), [(6, 5), (5, 2), (4, 20)])
 def test_continue_keeps_the_prompt(pipe: Pipeline, make_melody: MakeMelody, prompt_bars: int, bars: int) -> None:
     prompt = make_melody(prompt_bars, prompt_bars).padded()
@@ -137,9 +156,9 @@ def test_continue_keeps_the_prompt(pipe: Pipeline, make_melody: MakeMelody, prom
     assert results[0].ids[len(prompt):].tobytes() != results[1].ids[len(prompt):].tobytes()
 
 
-def test_interpolate_keeps_both_ends(pipe: Pipeline, make_melody: MakeMelody) -> None:
+def test_bridge_keeps_both_ends(pipe: Pipeline, make_melody: MakeMelody) -> None:
     first, second = make_melody(1, 4).padded(), make_melody(2, 5).padded()
-    for m in pipe.interpolate(first, second, 3, 2, seed=0, options=OPTIONS):
+    for m in pipe.bridge(first, second, 3, 2, seed=0, options=OPTIONS):
         assert len(m) == len(first) + 2 * CHUNK_STEPS + len(second)
         assert np.array_equal(m.ids[:len(first)], first.ids)
         assert np.array_equal(m.ids[len(m) - len(second):], second.ids)
@@ -159,7 +178,7 @@ def test_bad_counts_raise(pipe: Pipeline, make_melody: MakeMelody, bad) -> None:
     calls = [lambda: pipe.generate(bad, options=OPTIONS), lambda: pipe.generate(2, bad, options=OPTIONS),
              lambda: pipe.continue_melody(melody, bad, options=OPTIONS),
              lambda: pipe.continue_melody(melody, 2, bad, options=OPTIONS),
-             lambda: pipe.interpolate(melody, melody, bad, options=OPTIONS),
+             lambda: pipe.bridge(melody, melody, bad, options=OPTIONS),
              lambda: pipe.infill(melody, 0, 2, bad, options=OPTIONS)]
     for call in calls:
         with pytest.raises(MelodiffError, match="must be an integer"):
@@ -176,3 +195,32 @@ def test_bad_sampler_options_raise(pipe: Pipeline) -> None:
 def test_from_pretrained_needs_a_model_folder(tmp_path) -> None:
     with pytest.raises(MelodiffError, match="not a melodiff model folder"):
         Pipeline.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("space", ["diffusion", "vae"])
+def test_interpolate_between_two_melodies(pipe: Pipeline, make_melody: MakeMelody, space: str) -> None:
+    first, second = make_melody(1, 20), make_melody(2, 24)
+    results = pipe.interpolate(first, second, 3, seed=0, steps=5, space=space, temperature=1.0)
+    assert len(results) == 3 and all(len(m) == 20 * STEPS_PER_BAR for m in results)
+    assert results == pipe.interpolate(first, second, 3, seed=0, steps=5, space=space, temperature=1.0)
+    assert results[0] != results[2]
+
+
+def test_interpolate_bad_arguments_raise(pipe: Pipeline, make_melody: MakeMelody) -> None:
+    melody = make_melody(0, 4)
+    with pytest.raises(MelodiffError, match="interpolation points"):
+        pipe.interpolate(melody, melody, 0)
+    with pytest.raises(MelodiffError, match="unknown interpolation space"):
+        pipe.interpolate(melody, melody, 2, space="pixels")
+
+
+def test_ddim_inversion_inverts_ddim(pipe: Pipeline) -> None:
+    """DDIM run backwards from the inverted noise lands on the start; the error shrinks with the step count."""
+    x0 = torch.rand(2, 6, pipe.normalizer.latent_dim, generator=torch.Generator().manual_seed(0)) - 0.5
+    errors = []
+    for steps in (5, pipe.schedule.num_steps):
+        x_T = ddim_invert(pipe._model_fn, pipe.schedule, x0, steps)
+        assert (x_T - x0).abs().max() > 0.1
+        back = ddim_sample(pipe._model_fn, pipe.schedule, x_T, None, steps=steps, clip=False)
+        errors.append((back - x0).abs().max().item())
+    assert errors[1] < 0.02 and errors[1] < errors[0]

@@ -173,22 +173,34 @@ def _cmd_infill(args: argparse.Namespace) -> None:
     from melodiff.music.melody import STEPS_PER_BAR
 
     melody = _read_melody(args.input, args.track)
-    melodies = _pipeline(args).infill(melody, args.start_bar, args.end_bar, args.num, args.seed, _options(args))
-    span = (args.start_bar // 2 * 2 * STEPS_PER_BAR, -(-args.end_bar // 2) * 2 * STEPS_PER_BAR)
-    _write_outputs(melodies, args, "infill", highlight=span)
+    melodies = _pipeline(args).infill_bars(melody, args.bars, args.num, args.seed, _options(args))
+    spans = [(start * STEPS_PER_BAR, end * STEPS_PER_BAR) for start, end in args.bars]
+    _write_outputs(melodies, args, "infill", highlight=spans)
 
 
 def _cmd_continue(args: argparse.Namespace) -> None:
+    from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS
+
     melody = _read_melody(args.input, args.track)
-    melodies = _pipeline(args).continue_melody(melody, args.bars, args.num, args.seed, _options(args))
-    _write_outputs(melodies, args, "continue", highlight=(len(melody.padded()), None))
+    have = -(-len(melody) // CHUNK_STEPS) * BARS_PER_CHUNK
+    if args.bars <= have:
+        raise MelodiffError(f"{args.input} already has {have} bars (in 2-bar chunks); ask for more with --bars")
+    melodies = _pipeline(args).continue_melody(melody, args.bars - have, args.num, args.seed, _options(args))
+    _write_outputs(melodies, args, "continue", highlight=[(len(melody.padded()), None)])
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> None:
     first, second = _read_melody(args.first, args.track), _read_melody(args.second, args.track)
-    melodies = _pipeline(args).interpolate(first, second, args.bars, args.num, args.seed, _options(args))
-    start = len(first.padded())
-    _write_outputs(melodies, args, "interpolate", highlight=(start, start + -(-args.bars // 2) * 32))
+    pipeline = _pipeline(args)
+    if args.bridge is not None:
+        melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, _options(args))
+        start = len(first.padded())
+        _write_outputs(melodies, args, "bridge", highlight=[(start, start + -(-args.bridge // 2) * 32)])
+        return
+    steps = args.steps or 50
+    for space, stem in (("diffusion", "interpolate"), ("vae", "slerp")):
+        melodies = pipeline.interpolate(first, second, args.num or 5, args.seed, steps, space, args.temperature)
+        _write_outputs(melodies, args, stem)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -234,6 +246,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _bar_ranges(text: str) -> list[tuple[int, int]]:
+    """"17-48,57-60" (1-based, inclusive) -> [(16, 48), (56, 60)] (0-based, half-open); "9" is bar 9 alone."""
+    spans = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            start, end = int(first), int(last or first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a bar range like 17-48") from None
+        if not 1 <= start <= end:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: bars count from 1 and a range runs forwards")
+        spans.append((start - 1, end))
+    return spans
+
+
 def _nonneg_float(text: str) -> float:
     try:
         value = float(text)
@@ -254,10 +281,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)
 
 
-def _add_music_args(p: argparse.ArgumentParser) -> None:
+def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of variations (default 1)") -> None:
     p.add_argument("--model", default="default", help="model folder (default: the model shipped with melodiff)")
     p.add_argument("--out", default="melodiff-out", help="output folder (default melodiff-out)")
-    p.add_argument("-n", "--num", type=_positive_int, default=1, help="number of variations (default 1)")
+    p.add_argument("-n", "--num", type=_positive_int, default=1, help=num_help)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpm-solver",
                    help="ddpm (paper, 1000 steps) | ddim | dpm-solver (default, 20 steps)")
@@ -294,23 +321,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", type=_positive_int, default=64, help="length in bars (default 64; beyond the model's "
                    "window the piece is made window by window)")
 
-    p = add("infill", _cmd_infill, "regenerate bars of a MIDI melody, keeping the rest",
-            "example:\n  melodiff infill tune.mid --start-bar 8 --end-bar 16 -n 3 --png")
+    p = add("infill", _cmd_infill, "regenerate bars of a melody, keeping the rest exactly",
+            "examples:\n  melodiff infill tune.mid --bars 17-48 -n 3 --png\n"
+            "  melodiff infill tune.mid --bars 1-4,13-16 --wav\n\n"
+            "Bars are numbered from 1 as in a score; the model works in 2-bar chunks, so every range must start\n"
+            "on an odd bar and end on an even one.")
     p.add_argument("input", help="MIDI, MusicXML, ABC or kern file (see --track)")
-    p.add_argument("--start-bar", type=int, required=True, help="first bar to regenerate (0-based)")
-    p.add_argument("--end-bar", type=int, required=True, help="bar after the last one to regenerate")
+    p.add_argument("--bars", required=True, type=_bar_ranges, metavar="RANGES",
+                   help="bar ranges to regenerate, e.g. 17-48 or 1-4,13-16 (1-based, inclusive)")
     _add_music_args(p)
 
-    p = add("continue", _cmd_continue, "continue a MIDI melody by some bars")
+    p = add("continue", _cmd_continue, "continue a melody: keep its bars and compose the rest",
+            "example:\n  melodiff continue tune.mid --bars 64 -n 2 --wav")
     p.add_argument("input", help="MIDI, MusicXML, ABC or kern file (see --track)")
-    p.add_argument("--bars", type=_positive_int, default=16, help="bars to add (default 16)")
+    p.add_argument("--bars", type=_positive_int, default=64, help="total length in bars (default 64)")
     _add_music_args(p)
 
-    p = add("interpolate", _cmd_interpolate, "compose bars that lead from one MIDI melody into another")
+    p = add("interpolate", _cmd_interpolate, "morph from one melody into another",
+            "examples:\n  melodiff interpolate a.mid b.mid --num 5 --png\n"
+            "  melodiff interpolate a.mid b.mid --bridge 8   # 8 new bars leading from a into b\n\n"
+            "Writes interpolate_*.mid (mixed in the diffusion model's noise space, by DDIM inversion) and\n"
+            "slerp_*.mid (MusicVAE-style slerp of the VAE latents) for comparison.")
     p.add_argument("first")
     p.add_argument("second")
-    p.add_argument("--bars", type=_positive_int, default=8, help="bars between them (default 8)")
-    _add_music_args(p)
+    p.add_argument("--bridge", type=_positive_int, default=None, metavar="BARS",
+                   help="instead of morphing: compose BARS bars that lead from the first melody into the second")
+    _add_music_args(p, num_help="melodies between the two (default 5; with --bridge: variations, default 1)")
+    p.set_defaults(num=None)
 
     p = add("prepare", _cmd_prepare, "extract monophonic 4/4 melodies into a dataset",
             "examples:\n  melodiff prepare music21:folk --out data/folk\n  melodiff prepare ~/midi --out data/mine")

@@ -15,6 +15,7 @@ import torch
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.infill import known_projection
+from melodiff.diffusion.interpolation import ddim_invert, slerp
 from melodiff.diffusion.sampling import Sampler, sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
@@ -132,14 +133,33 @@ class Pipeline:
                options: SamplingOptions = SamplingOptions()) -> list[Melody]:
         """Regenerate bars [start_bar, end_bar) of ``melody`` (0-based, rounded outward to whole 2-bar chunks);
         everything else is kept exactly (the kept chunks are copied, not re-decoded)."""
-        total = math.ceil(len(melody) / CHUNK_STEPS)
-        if not 0 <= start_bar < end_bar or end_bar > total * BARS_PER_CHUNK:
-            raise MelodiffError(f"bars to infill must satisfy 0 <= start < end <= {total * BARS_PER_CHUNK}, "
-                                f"got {start_bar}..{end_bar}")
-        first, last = start_bar // BARS_PER_CHUNK, math.ceil(end_bar / BARS_PER_CHUNK)
-        mask = torch.ones(total)
-        mask[first:last] = 0
-        return self._fill(melody, total, mask, num_samples, seed, options)
+        total = self._bars_of(melody)
+        if not 0 <= start_bar < end_bar or end_bar > total:
+            raise MelodiffError(f"bars to infill must satisfy 0 <= start < end <= {total}, got {start_bar}..{end_bar}")
+        first, last = start_bar // BARS_PER_CHUNK * BARS_PER_CHUNK, math.ceil(end_bar / BARS_PER_CHUNK) * BARS_PER_CHUNK
+        return self.infill_bars(melody, [(first, last)], num_samples, seed, options)
+
+    def infill_bars(self, melody: Melody, spans: list[tuple[int, int]], num_samples: int = 1, seed: int = 0,
+                    options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+        """Regenerate every bar span ``[start, end)`` in ``spans`` (0-based, each on 2-bar chunk boundaries:
+        even start, even end, inside the melody padded to whole chunks); the rest is kept exactly."""
+        total = self._bars_of(melody)
+        mask = torch.ones(total // BARS_PER_CHUNK)
+        if not spans:
+            raise MelodiffError("no bars to infill were given")
+        for start, end in spans:
+            if not 0 <= start < end <= total:
+                raise MelodiffError(f"bars {start + 1}-{end} are outside the melody's {total} bars")
+            if start % BARS_PER_CHUNK or end % BARS_PER_CHUNK:
+                raise MelodiffError(f"bars {start + 1}-{end} do not fall on 2-bar chunks: a range must start on an "
+                                    "odd bar and end on an even bar (1-2, 3-8, 17-48, ...)")
+            mask[start // BARS_PER_CHUNK:end // BARS_PER_CHUNK] = 0
+        return self._fill(melody, len(mask), mask, num_samples, seed, options)
+
+    @staticmethod
+    def _bars_of(melody: Melody) -> int:
+        """Bars of ``melody`` padded to whole 2-bar chunks."""
+        return math.ceil(len(melody) / CHUNK_STEPS) * BARS_PER_CHUNK
 
     def continue_melody(self, melody: Melody, bars: int, num_samples: int = 1, seed: int = 0,
                         options: SamplingOptions = SamplingOptions()) -> list[Melody]:
@@ -151,9 +171,9 @@ class Pipeline:
         mask[:have] = 1
         return self._fill(melody, total, mask, num_samples, seed, options)
 
-    def interpolate(self, first: Melody, second: Melody, bars: int, num_samples: int = 1, seed: int = 0,
-                    options: SamplingOptions = SamplingOptions()) -> list[Melody]:
-        """``first``, then ``bars`` new bars that lead into ``second``, then ``second``."""
+    def bridge(self, first: Melody, second: Melody, bars: int, num_samples: int = 1, seed: int = 0,
+               options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+        """``first``, then ``bars`` new bars that lead into ``second``, then ``second`` (infilling the gap)."""
         _check_count("bars", bars, MAX_BARS)
         a, b = first.padded(), second.padded()
         gap = math.ceil(bars / BARS_PER_CHUNK)
@@ -161,6 +181,39 @@ class Pipeline:
         mask = torch.ones(len(joined) // CHUNK_STEPS)
         mask[len(a) // CHUNK_STEPS:len(a) // CHUNK_STEPS + gap] = 0
         return self._fill(joined, len(mask), mask, num_samples, seed, options)
+
+    @torch.no_grad()
+    def interpolate(self, first: Melody, second: Melody, num: int = 5, seed: int = 0, steps: int = 50,
+                    space: str = "diffusion", temperature: float = 0.0) -> list[Melody]:
+        """``num`` melodies morphing from ``first`` to ``second`` at fractions i / (num + 1), i = 1..num (the inputs
+        themselves are the ends). Both are cut to the shorter one's length in whole 2-bar chunks.
+
+        space "diffusion": both are encoded (VAE mean) and mapped to the diffusion model's noise x_T by
+        deterministic DDIM inversion (``steps`` steps, window by window), the noises are slerped and denoised back
+        with DDIM (eta = 0, same steps). space "vae": slerp of the two VAE means chunk by chunk (MusicVAE's own
+        interpolation), decoded directly — the comparison the paper draws."""
+        _check_count("interpolation points", num, 256)
+        if space not in ("diffusion", "vae"):
+            raise MelodiffError(f"unknown interpolation space {space!r}: use diffusion or vae")
+        length = min(len(first.padded()), len(second.padded())) // CHUNK_STEPS
+        mus = [self.vae.encode(torch.as_tensor(m.padded().chunks()[:length]))[1] for m in (first, second)]
+        generator = torch.Generator().manual_seed(seed)
+        options = SamplingOptions(Sampler.DDIM, steps, temperature)
+        fractions = [(i + 1) / (num + 1) for i in range(num)]
+        if space == "vae":
+            z = torch.stack([slerp(mus[0], mus[1], f) for f in fractions])
+            tokens = self.vae.decode(z.flatten(0, 1), temperature, generator)
+            return [Melody.from_chunks(t) for t in tokens.view(num, length, -1)]
+        noises = []
+        for mu in mus:
+            x0 = self.normalizer.transform(mu).unsqueeze(0)
+            windows = x0.split(self.window_chunks, dim=1)
+            noises.append(torch.cat([ddim_invert(self._model_fn, self.schedule, w, steps) for w in windows], 1))
+        x_T = torch.cat([slerp(noises[0].flatten(1), noises[1].flatten(1), f) for f in fractions])
+        x_T = x_T.view(num, length, -1)
+        x = torch.cat([sample(Sampler.DDIM, self._model_fn, self.schedule, w, generator, steps=steps,
+                              clip=self.normalizer.bound) for w in x_T.split(self.window_chunks, dim=1)], 1)
+        return self.decode(x, options, generator)
 
     def _fill(self, melody: Melody, total: int, mask: torch.Tensor, num_samples: int, seed: int,
               options: SamplingOptions) -> list[Melody]:

@@ -47,7 +47,8 @@ class LatentNormalizer:
             raise MelodiffError(f"no VAE dimension has mean sigma < {threshold}: the VAE has collapsed entirely")
         kept = z[:, dims]
         return cls(z_size=z.shape[1], dims=dims, low=float(kept.min()), high=float(kept.max()),
-                   scaling=Scaling(scaling), mean=float(kept.mean(dtype=np.float64)), std=float(kept.std(dtype=np.float64)))
+                   scaling=Scaling(scaling), mean=float(kept.mean(dtype=np.float64)),
+                   std=float(kept.std(dtype=np.float64)))
 
     @property
     def _shift_scale(self) -> tuple[float, float]:
@@ -73,7 +74,7 @@ class LatentNormalizer:
 
     def inverse(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x (..., D) -> (..., Z): un-scale, scatter into Z dims, fill the dropped dims with fresh N(0, 1) draws."""
-        z = torch.randn(x.shape[:-1] + (self.z_size,), generator=generator, dtype=x.dtype, device=x.device)
+        z = torch.randn((*x.shape[:-1], self.z_size), generator=generator, dtype=x.dtype, device=x.device)
         shift, scale = self._shift_scale
         z[..., list(self.dims)] = x * scale + shift
         return z

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,7 @@ LENGTH_BINS = (2, 4, 8, 16, 32, 64, 128, 256)  # bars
 def _length_histogram(bars: np.ndarray) -> dict[str, int]:
     hist = {}
     edges = [*LENGTH_BINS, np.inf]
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         label = f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f"{lo}+"
         hist[label] = int(((bars >= lo) & (bars < hi)).sum())
     return hist

@@ -26,6 +26,8 @@ from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_BAR, STEPS_PER
 from melodiff.utils.io import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from symusic import Score
 
 TICKS_PER_QUARTER = 480
@@ -188,32 +190,50 @@ def synthesize_wav(melody: Melody, wav_path: str | Path, tempo_qpm: float = 120.
 
 # ---- piano roll ------------------------------------------------------------------------------------------------------
 def draw_piano_roll(melody_or_melodies: Melody | Sequence[Melody], png_path: str | Path, title: str | None = None,
-                    highlight: tuple[int, int] | None = None) -> None:
+                    highlight: Sequence[tuple[int, int | None]] | tuple[int, int | None] | None = None) -> None:
     """Draw melodies as a piano roll PNG (x: bars, with bar lines, thicker every 2-bar chunk; y: MIDI pitch).
 
-    ``highlight`` = (start_step, end_step), a half-open span of steps shaded in the plot (e.g. infilled bars).
+    ``highlight``: half-open spans (start_step, end_step) shaded in the plot (e.g. infilled bars); end None = to the
+    end; one span may be given without the list.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-    from matplotlib.ticker import MaxNLocator
 
     melodies = _as_list(melody_or_melodies)
-    if highlight is not None:
-        start, end = highlight
-        if not 0 <= start < end:
-            raise MelodiffError(f"highlight must be (start_step, end_step) with 0 <= start < end, got {highlight}")
     num_steps = max(max(len(m) for m in melodies), STEPS_PER_BAR)
+    spans = [] if highlight is None else [highlight] if isinstance(highlight[0], int) else list(highlight)
+    spans = [(start, num_steps if end is None else end) for start, end in spans]
+    for start, end in spans:
+        if not 0 <= start < end:
+            raise MelodiffError(f"highlight must be (start_step, end_step) with 0 <= start < end, got {(start, end)}")
     num_bars = -(-num_steps // STEPS_PER_BAR)
-    pitches = [n.pitch for m in melodies for n in m.to_notes()]
-    lo, hi = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74)
-    lo, hi = max(lo, MIN_PITCH - 1), min(hi, MAX_PITCH + 1)
-
     fig = Figure(figsize=(min(4 + num_bars * 0.6, 30), 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    if highlight is not None:
-        start, end = (s / STEPS_PER_BAR for s in highlight)
+    plot_piano_roll(ax, melodies, num_bars, spans)
+    ax.set_xlabel("bar")
+    ax.set_ylabel("pitch")
+    if title:
+        ax.set_title(title)
+    if len(melodies) > 1:
+        ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    _save_png(fig, png_path)
+
+
+def plot_piano_roll(ax: Axes, melodies: Sequence[Melody], num_bars: int,
+                    spans: Sequence[tuple[int, int]] = ()) -> None:
+    """Draw ``melodies`` on matplotlib Axes over ``num_bars`` bars (x: bars, with bar lines, thicker every 2-bar
+    chunk; y: MIDI pitch), one colour per melody (labelled for a legend if more than one), ``spans`` of steps
+    (start_step, end_step) shaded."""
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
+
+    pitches = [n.pitch for m in melodies for n in m.to_notes()]
+    lo, hi = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74)
+    lo, hi = max(lo, MIN_PITCH - 1), min(hi, MAX_PITCH + 1)
+    for span in spans:
+        start, end = (s / STEPS_PER_BAR for s in span)
         ax.axvspan(start, end, color="gold", alpha=0.3, lw=0, zorder=0.5)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     for i, melody in enumerate(melodies):
@@ -230,13 +250,38 @@ def draw_piano_roll(melody_or_melodies: Melody | Sequence[Melody], png_path: str
     ax.set_ylim(lo, hi)
     cs = [p for p in range(lo, hi + 1) if p % 12 == 0]
     ax.set_yticks(cs, [f"C{p // 12 - 1}" for p in cs])
-    ax.set_xlabel("bar")
-    ax.set_ylabel("pitch")
+
+
+def draw_piano_roll_sheet(rows: Sequence[tuple[str, Sequence[Melody]]], png_path: str | Path,
+                          title: str | None = None) -> None:
+    """A PNG grid of piano rolls: one grid row per (label, melodies), one melody per cell, every cell on the same
+    bar scale (the longest melody's bars)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    num_cols = max((len(melodies) for _, melodies in rows), default=0)
+    if not rows or not num_cols:
+        raise MelodiffError("draw_piano_roll_sheet needs at least one melody")
+    num_steps = max(STEPS_PER_BAR, *(len(m) for _, melodies in rows for m in melodies))
+    num_bars = -(-num_steps // STEPS_PER_BAR)
+    fig = Figure(figsize=(num_cols * min(2 + num_bars * 0.2, 8), 0.4 + 1.8 * len(rows)), dpi=72)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), num_cols, squeeze=False)
+    for (label, melodies), ax_row in zip(rows, axes):
+        for col, ax in enumerate(ax_row):
+            if col < len(melodies):
+                plot_piano_roll(ax, [melodies[col]], num_bars)
+                ax.tick_params(labelsize="x-small")
+            else:
+                ax.set_axis_off()
+        ax_row[0].set_ylabel(label, fontsize="small")
     if title:
-        ax.set_title(title)
-    if len(melodies) > 1:
-        ax.legend(loc="upper right", fontsize="small")
+        fig.suptitle(title)
     fig.tight_layout()
+    _save_png(fig, png_path)
+
+
+def _save_png(fig: Figure, png_path: str | Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     atomic_write_bytes(png_path, buf.getvalue())

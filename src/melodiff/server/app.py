@@ -247,7 +247,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
             total = (end + len(second.melody.padded())) // CHUNK_STEPS
             job.planned_calls = _planned_calls(pipeline, total, request)
-            melodies = pipeline.interpolate(first.melody, second.melody, request.bars, request.num_samples,
+            melodies = pipeline.bridge(first.melody, second.melody, request.bars, request.num_samples,
                                             request.seed, _options(request))
             return [studio.melodies.add(m, f"interpolated over {request.bars} bars, #{i + 1}", (start, end),
                                         [first.id, second.id]) for i, m in enumerate(melodies)]
