@@ -10,10 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from melodiff.baseline.train import load_mdn
 from melodiff.cli import main
 from melodiff.data.prepare import PrepareConfig, load_melodies, split_of
+from melodiff.diffusion.sampling import Sampler
+from melodiff.evaluation import Evaluator
+from melodiff.metrics.stats import DESCRIPTIVE
 from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.music.midi_io import read_midi_melody, write_midi
+from melodiff.pipeline import Pipeline
 
 TEST_FRACTION = 0.3
 BARS = 16  # one tiny-preset window (8 chunks), so `evaluate` has test windows to infill
@@ -124,15 +129,39 @@ def test_continue_and_interpolate(work: Path, tmp_path: Path, make_melody: Calla
 
 
 def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    report = tmp_path / "eval.json"
-    ok(capsys, "evaluate", "--model", work / "model", "--data", work / "data", "--mdn", work / "mdn", "--samples", 4,
-       "--samplers", "ddim:5", "--out", report)
-    rows = {(r["task"], r["name"]) for r in json.loads(report.read_text())}
-    assert rows == {("unconditional", "Test data"), ("unconditional", "Diffusion (ddim, 5 steps)"),
-                    ("unconditional", "TransformerMDN"), ("unconditional", "Prior (N(0,1) latents)"),
-                    ("infilling", "Test data"), ("infilling", "Diffusion (ddim, 5 steps)"),
-                    ("infilling", "Interpolation (slerp)"), ("infilling", "Prior (N(0,1) latents)")}
-    assert "## Infilling" in report.with_suffix(".md").read_text()
+    out = tmp_path / "eval"
+    ok(capsys, "evaluate", "--model", work / "model", "--data", work / "data", "--mdn", work / "mdn", "--num", 4,
+       "--samplers", "ddim:5", "--out", out)
+    assert sorted(p.name for p in out.iterdir()) == ["pianorolls.png", "results.json", "results.md", "statistics.png"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["num_samples"] == 4 and results["settings"]["window_bars"] == BARS
+    rows = {(r["task"], r["name"]): r for r in results["rows"]}
+    assert set(rows) == {("unconditional", "Test data"), ("unconditional", "Diffusion (ddim, 5 steps)"),
+                         ("unconditional", "TransformerMDN"), ("unconditional", "Prior (N(0,1) latents)"),
+                         ("infilling", "Test data"), ("infilling", "Diffusion (ddim, 5 steps)"),
+                         ("infilling", "Interpolation (slerp)"), ("infilling", "Prior (N(0,1) latents)")}
+    for (task, name), row in rows.items():
+        assert set(DESCRIPTIVE) <= set(row["statistics"]) and "pitch_consistency" in row["scores"]
+        if name == "Test data":
+            assert row["real"] and row["seconds"] is None and row["seconds_per_sample"] is None
+        else:
+            assert row["seconds_per_sample"] == pytest.approx(row["seconds"] / row["num_samples"])
+            assert row["num_samples"] == (4 if task == "unconditional" else rows[task, "Test data"]["num_samples"])
+    # the test tunes are one window long, so this row's melodies are the whole reference
+    assert rows["unconditional", "Test data"]["statistics"]["pitch_class_distance"] == pytest.approx(0.0, abs=1e-12)
+    text = (out / "results.md").read_text()
+    assert "## Infilling" in text and "s / sample" in text and text.count("### Descriptive statistics") == 2
+    for png in ("pianorolls.png", "statistics.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # same seed, same numbers: the library run again (without the plots, which take most of the time)
+    evaluator = Evaluator(Pipeline.from_pretrained(work / "model"), load_melodies(work / "data", "train")[0],
+                          load_melodies(work / "data", "test")[0], seed=0)
+    evaluator.unconditional(4, [(Sampler.DDIM, 5)], load_mdn(work / "mdn"))
+    evaluator.infilling(Sampler.DDIM, 5, max_items=4)
+    for a, b in zip(results["rows"], evaluator.rows, strict=True):
+        assert (a["scores"], a["statistics"]) == (b.to_json()["scores"], b.to_json()["statistics"])
+    one_line_error(capsys, "evaluate", "--model", work / "model", "--data", work / "data", "--out",
+                   tmp_path / "x.json", match="give a folder")
     ok(capsys, "prepare", work / "src", "--out", tmp_path / "no-test", "--workers", 1, "--test", 0)
     one_line_error(capsys, "evaluate", "--model", work / "model", "--data", tmp_path / "no-test",
                    match="the test split is empty")

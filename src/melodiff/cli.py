@@ -207,9 +207,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from melodiff.baseline.train import load_mdn
     from melodiff.data.prepare import load_melodies
     from melodiff.diffusion.sampling import Sampler
-    from melodiff.evaluation import Evaluator, markdown_table
-    from melodiff.utils.io import atomic_write_text
+    from melodiff.evaluation import Evaluator, write_results
 
+    if Path(args.out).suffix.lower() in (".json", ".md"):
+        raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")
     pipeline = _pipeline(args)
     train, _ = load_melodies(args.data, "train")
     test, _ = load_melodies(args.data, "test")
@@ -218,15 +219,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     evaluator = Evaluator(pipeline, train, test, seed=args.seed)
     samplers = [(Sampler(s.split(":")[0]), int(s.split(":")[1]) if ":" in s else None) for s in args.samplers]
     mdn = load_mdn(args.mdn) if args.mdn else None
-    evaluator.unconditional(args.samples, samplers, mdn)
-    evaluator.infilling(samplers[0][0], samplers[0][1], max_items=args.samples)
-    text = (f"## Unconditional ({args.samples} samples of {pipeline.window_chunks * 2} bars)\n\n"
-            f"{markdown_table(evaluator.rows, 'unconditional')}\n\n## Infilling (middle half regenerated)\n\n"
-            f"{markdown_table(evaluator.rows, 'infilling')}\n")
-    print(text)
-    if args.out:
-        atomic_write_text(args.out, json.dumps([vars(r) for r in evaluator.rows], indent=2))
-        atomic_write_text(Path(args.out).with_suffix(".md"), text)
+    evaluator.unconditional(args.num, samplers, mdn)
+    evaluator.infilling(samplers[0][0], samplers[0][1], max_items=args.num)
+    settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
+                "num_samples": args.num, "samplers": args.samplers, "seed": args.seed}
+    paths = write_results(evaluator, args.out, settings)
+    if not args.quiet:
+        print(paths[1].read_text())  # results.md
+        for path in paths:
+            print(path)
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
@@ -404,15 +405,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diffusion", required=True)
     p.add_argument("--out", required=True)
 
-    p = add("evaluate", _cmd_evaluate, "the paper's tables: framewise consistency/variance, latent FD/MMD")
+    p = add("evaluate", _cmd_evaluate, "the paper's tables (framewise consistency/variance, latent FD/MMD), time per "
+            "sample, melody statistics and plots, real vs generated",
+            "example:\n  melodiff evaluate --model models/mine --data data/folk --num 200 --out results/mine")
     p.add_argument("--model", default="default", help="model folder (default: the shipped model)")
     p.add_argument("--data", required=True, help="prepared dataset (train = ground truth, test = real music)")
     p.add_argument("--mdn", default=None, help="TransformerMDN checkpoint to include as a row")
-    p.add_argument("--samples", type=_positive_int, default=200, help="generated sequences per row (default 200)")
+    p.add_argument("-n", "--num", "--samples", dest="num", type=_positive_int, default=200,
+                   help="generated sequences per row, and most test windows infilled (default 200)")
     p.add_argument("--samplers", nargs="+", default=["dpm-solver:20", "ddpm"],
                    help="sampler[:steps] rows (default dpm-solver:20 ddpm); the first is used for infilling")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="write the rows as JSON here (and a .md table next to it)")
+    p.add_argument("--out", default="melodiff-eval", help="folder for results.json, results.md, pianorolls.png "
+                   "and statistics.png (default melodiff-eval)")
 
     p = add("serve", _cmd_serve, "melodiff studio: a local web page and JSON API (needs melodiff[studio])",
             "example:\n  melodiff serve --port 8000   # then open http://127.0.0.1:8000/\nsee docs/STUDIO.md")

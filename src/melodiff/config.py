@@ -49,7 +49,11 @@ def _coerce(hint: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value)
     if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
+        try:
+            return hint(value)
+        except ValueError:
+            raise MelodiffError(f"{hint.__name__}: unknown value {value!r}, use one of "
+                                f"{', '.join(repr(m.value) for m in hint)}") from None
     if origin is tuple and isinstance(value, list):
         return tuple(value)
     return value

@@ -1,16 +1,23 @@
 """The paper's evaluation (PAPER.md §7) for our models: framewise self-similarity (Consistency / Variance of pitch
 and duration, against the *training* melodies as ground truth) and latent FD / MMD (against the held-out *test*
-latents), for unconditional generation and for infilling the middle half of test sequences.
+latents), for unconditional generation and for infilling the middle half of test sequences; next to them descriptive
+statistics of the melodies (metrics/stats.py) and the wall time per generated sample.
 
 Rows, unconditional: Test data (real test melodies), Diffusion with each requested sampler, TransformerMDN (if given),
 Prior (N(0, 1) VAE latents). Infilling (on the infilled region only): Test data (the real region), Diffusion,
-Interpolation (slerp in the full VAE latent space between the latents either side of the gap), Prior."""
+Interpolation (slerp in the full VAE latent space between the latents either side of the gap), Prior.
+
+:func:`write_results` puts ``results.json``, ``results.md``, ``pianorolls.png`` and ``statistics.png`` in a folder."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,19 +26,53 @@ from melodiff.baseline.mdn import TransformerMDN, mdn_sample
 from melodiff.diffusion.sampling import Sampler
 from melodiff.metrics.framewise import consistency_variance, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
-from melodiff.music.melody import CHUNK_STEPS, Melody
+from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics, per_melody_statistics, pitch_class_histogram
+from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
+from melodiff.music.midi_io import draw_piano_roll_sheet
 from melodiff.pipeline import Pipeline, SamplingOptions
+from melodiff.utils.io import atomic_save_png, atomic_write_text
 
 log = logging.getLogger(__name__)
+Task = Literal["unconditional", "infilling"]
 COLUMNS = ("pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance")
+# Column headings and number formats of the descriptive statistics (metrics/stats.py DESCRIPTIVE).
+STATISTICS_HEADINGS = {
+    "notes_per_bar": ("notes / bar", "{:.2f}"),
+    "pitch_range": ("pitch range (semitones)", "{:.1f}"),
+    "pitch_class_distance": ("pitch-class distance to test", "{:.3f}"),
+    "scale_consistency": ("scale consistency", "{:.3f}"),
+    "rest_fraction": ("rest fraction", "{:.3f}"),
+    "repeated_2bar_fraction": ("repeated 2-bar fraction", "{:.3f}"),
+}
+PIANO_ROLLS_PER_ROW = 4
 
 
 @dataclass
 class EvalRow:
-    task: str  # "unconditional" | "infilling"
+    """One row of the tables. ``melodies``: what the descriptive statistics describe (the infilled region only when
+    infilling; real test melodies cut to the generated length), kept for the plots and not written to JSON."""
+
+    task: Task
     name: str
     scores: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
+    statistics: dict[str, float] = field(default_factory=dict)
+    num_samples: int = 0  # melodies scored: generated sequences, or the real test melodies / windows
+    seconds: float | None = None  # wall time (s) to sample and decode the row's melodies, no scoring; None: real
+    real: bool = False
+    melodies: list[Melody] = field(default_factory=list, repr=False)
+
+    @property
+    def seconds_per_sample(self) -> float | None:
+        return self.seconds / self.num_samples if self.seconds is not None and self.num_samples else None
+
+    def to_json(self) -> dict:
+        """The row without its melodies; NaN (a statistic without data) becomes null."""
+        def clean(d: dict[str, float]) -> dict[str, float | None]:
+            return {k: None if math.isnan(v) else v for k, v in d.items()}
+
+        return {"task": self.task, "name": self.name, "real": self.real, "num_samples": self.num_samples,
+                "seconds": self.seconds, "seconds_per_sample": self.seconds_per_sample, "scores": clean(self.scores),
+                "statistics": clean(self.statistics)}
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -42,11 +83,19 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
 
 
+def _crop(melodies: list[Melody], start_step: int, end_step: int | None) -> list[Melody]:
+    return [Melody(m.ids[start_step:end_step]) for m in melodies]
+
+
 class Evaluator:
+    """Collects :class:`EvalRow` s in ``rows``; every generator row draws from ``torch.Generator(seed + 1)``, so the
+    same seed gives the same melodies and scores (all but the wall times)."""
+
     def __init__(self, pipeline: Pipeline, train: list[Melody], test: list[Melody], seed: int = 0) -> None:
         self.pipeline = pipeline
         self.ground_truth = oa_statistics(train)
         self.test = test
+        self.test_pitch_classes = pitch_class_histogram(test)  # reference of the pitch-class distance
         self.seed = seed
         generator = torch.Generator().manual_seed(seed)
         self.test_latents = [pipeline.encode(m, generator) for m in test]
@@ -54,19 +103,24 @@ class Evaluator:
         self.rows: list[EvalRow] = []
 
     # ---- helpers ---------------------------------------------------------------------------------------------------
-    def _score(self, task: str, name: str, melodies: list[Melody], latents: np.ndarray | None,
-               start: float, start_step: int = 0, end_step: int | None = None) -> EvalRow:
+    def _score(self, task: Task, name: str, melodies: list[Melody], latents: np.ndarray | None,
+               seconds: float | None, start_step: int = 0, end_step: int | None = None,
+               kept: list[Melody] | None = None) -> EvalRow:
+        """Score ``melodies`` on steps [start_step, end_step); ``kept`` (default: that region of each melody) are
+        the melodies the descriptive statistics describe."""
         stats = oa_statistics(melodies, start_step, end_step)
-        row = EvalRow(task, name, consistency_variance(stats, self.ground_truth))
+        kept = _crop(melodies, start_step, end_step) if kept is None else kept
+        row = EvalRow(task, name, scores=consistency_variance(stats, self.ground_truth),
+                      statistics=melody_statistics(kept, self.test_pitch_classes), num_samples=len(melodies),
+                      seconds=seconds, real=seconds is None, melodies=kept)
         row.scores["pitch_oa_mean"] = stats["pitch"].mean
         row.scores["duration_oa_mean"] = stats["duration"].mean
         if latents is not None:
             flat = latents.reshape(-1, latents.shape[-1])
             row.scores["latent_fd"] = frechet_distance(self.test_flat, flat)
             row.scores["latent_mmd"] = mmd_rbf(self.test_flat, flat)
-        row.seconds = time.time() - start
         self.rows.append(row)
-        log.info("%s / %s: %s", task, name, row.scores)
+        log.info("%s / %s: %s %s", task, name, row.scores, row.statistics)
         return row
 
     def _generator(self) -> torch.Generator:
@@ -75,28 +129,33 @@ class Evaluator:
     # ---- unconditional ---------------------------------------------------------------------------------------------
     def unconditional(self, num_samples: int, samplers: list[tuple[Sampler, int | None]],
                       mdn: TransformerMDN | None = None, length: int | None = None) -> None:
+        """``num_samples`` sequences of ``length`` chunks (default the model's window) per row. The Test data row's
+        statistics describe each test melody's first ``length`` chunks (its framewise scores, whole melodies)."""
         p = self.pipeline
         length = length or p.window_chunks
-        t0 = time.time()
-        self._score("unconditional", "Test data", self.test, None, t0)
+        self._score("unconditional", "Test data", self.test, None, None,
+                    kept=_crop(self.test, 0, length * CHUNK_STEPS))
         for sampler, steps in samplers:
-            t0 = time.time()
+            t0 = time.perf_counter()
             options = SamplingOptions(sampler=sampler, steps=steps)
             g = self._generator()
             x = p.sample_latents(length, num_samples, options, g)
+            melodies = p.decode(x, options, g)
             label = f"Diffusion ({sampler.value}{'' if sampler is Sampler.DDPM else f', {steps} steps'})"
-            self._score("unconditional", label, p.decode(x, options, g), x.numpy(), t0)
+            self._score("unconditional", label, melodies, x.numpy(), time.perf_counter() - t0)
         if mdn is not None:
-            t0 = time.time()
+            t0 = time.perf_counter()
             g = self._generator()
             bound = p.normalizer.bound
             x = mdn_sample(mdn, num_samples, length, g).clamp(-bound, bound)
-            self._score("unconditional", "TransformerMDN", p.decode(x, SamplingOptions(), g), x.numpy(), t0)
-        t0 = time.time()
+            melodies = p.decode(x, SamplingOptions(), g)
+            self._score("unconditional", "TransformerMDN", melodies, x.numpy(), time.perf_counter() - t0)
+        t0 = time.perf_counter()
         g = self._generator()
         z = torch.randn(num_samples, length, p.normalizer.z_size, generator=g)
-        self._score("unconditional", "Prior (N(0,1) latents)", self._decode_z(z), p.normalizer.transform(z).numpy(),
-                    t0)
+        melodies = self._decode_z(z)
+        self._score("unconditional", "Prior (N(0,1) latents)", melodies, p.normalizer.transform(z).numpy(),
+                    time.perf_counter() - t0)
 
     def _decode_z(self, z: torch.Tensor) -> list[Melody]:
         tokens = self.pipeline.vae.decode(z.flatten(0, 1))
@@ -124,37 +183,123 @@ class Evaluator:
         mask = torch.ones(length)
         mask[q:length - q] = 0
         region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
-        t0 = time.time()
-        self._score("infilling", "Test data", real, None, t0, *region)
-        t0 = time.time()
+        self._score("infilling", "Test data", real, None, None, *region)
+        t0 = time.perf_counter()
         options = SamplingOptions(sampler=sampler, steps=steps)
         g = self._generator()
         x = p.sample_latents(length, len(known), options, g, known=known, mask=mask)
+        melodies = p.decode(x, options, g)
         label = f"Diffusion ({sampler.value}{'' if sampler is Sampler.DDPM else f', {steps} steps'})"
-        self._score("infilling", label, p.decode(x, options, g), x[:, q:length - q].numpy(), t0, *region)
+        self._score("infilling", label, melodies, x[:, q:length - q].numpy(), time.perf_counter() - t0, *region)
         # Interpolation baseline: slerp between the full-z latents either side of the gap.
-        t0 = time.time()
+        t0 = time.perf_counter()
         g = self._generator()
         z = p.normalizer.inverse(known, g)
         gap = length - 2 * q
         middle = torch.stack([slerp(z[:, q - 1], z[:, length - q], (i + 1) / (gap + 1)) for i in range(gap)], 1)
         z_interp = torch.cat([z[:, :q], middle, z[:, length - q:]], 1)
-        self._score("infilling", "Interpolation (slerp)", self._decode_z(z_interp),
-                    p.normalizer.transform(middle).numpy(), t0, *region)
-        t0 = time.time()
+        melodies = self._decode_z(z_interp)
+        self._score("infilling", "Interpolation (slerp)", melodies, p.normalizer.transform(middle).numpy(),
+                    time.perf_counter() - t0, *region)
+        t0 = time.perf_counter()
         z_prior = z.clone()
         z_prior[:, q:length - q] = torch.randn(z[:, q:length - q].shape, generator=g)
-        self._score("infilling", "Prior (N(0,1) latents)", self._decode_z(z_prior),
-                    p.normalizer.transform(z_prior[:, q:length - q]).numpy(), t0, *region)
+        melodies = self._decode_z(z_prior)
+        self._score("infilling", "Prior (N(0,1) latents)", melodies,
+                    p.normalizer.transform(z_prior[:, q:length - q]).numpy(), time.perf_counter() - t0, *region)
 
 
-def markdown_table(rows: list[EvalRow], task: str) -> str:
+# ---- reports -------------------------------------------------------------------------------------------------------
+def _seconds(value: float | None, fmt: str) -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def markdown_table(rows: list[EvalRow], task: Task) -> str:
+    """The paper's metrics of ``task``'s rows, with the number of samples and the wall time (total and per sample)."""
     cols = [*COLUMNS, "latent_fd", "latent_mmd"]
-    head = "| " + " | ".join(["row", *[c.replace("_", " ") for c in cols], "seconds"]) + " |"
-    lines = [head, "|" + "---|" * (len(cols) + 2)]
+    head = ["row", *[c.replace("_", " ") for c in cols], "samples", "seconds", "s / sample"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        if r.task != task:
-            continue
-        cells = [f"{r.scores[c]:.3f}" if c in r.scores else "—" for c in cols]
-        lines.append("| " + " | ".join([r.name, *cells, f"{r.seconds:.0f}"]) + " |")
+        if r.task == task:
+            cells = [f"{r.scores[c]:.3f}" if c in r.scores else "—" for c in cols]
+            lines.append("| " + " | ".join([r.name, *cells, str(r.num_samples), _seconds(r.seconds, "{:.1f}"),
+                                            _seconds(r.seconds_per_sample, "{:.3g}")]) + " |")
     return "\n".join(lines)
+
+
+def statistics_table(rows: list[EvalRow], task: Task) -> str:
+    """The descriptive statistics (metrics/stats.py DESCRIPTIVE) of ``task``'s rows."""
+    head = ["row", *(STATISTICS_HEADINGS[s][0] for s in DESCRIPTIVE)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if r.task == task:
+            cells = ["—" if math.isnan(r.statistics[s]) else STATISTICS_HEADINGS[s][1].format(r.statistics[s])
+                     for s in DESCRIPTIVE]
+            lines.append("| " + " | ".join([r.name, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def results_markdown(rows: list[EvalRow], window_bars: int) -> str:
+    text = []
+    for task, heading in (("unconditional", f"Unconditional ({window_bars}-bar sequences)"),
+                          ("infilling", "Infilling (middle half of test windows regenerated)")):
+        if any(r.task == task for r in rows):
+            text.append(f"## {heading}\n\n{markdown_table(rows, task)}\n\n"
+                        f"### Descriptive statistics\n\n{statistics_table(rows, task)}\n")
+    return "\n".join(text)
+
+
+def draw_statistics(rows: list[EvalRow], reference_pitch_classes: np.ndarray, png_path: str | Path) -> None:
+    """Histograms (densities) of each melody's descriptive statistics: one grid row per generator row, real
+    melodies of the same task (grey) against the generated ones, one column per statistic."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    real = {r.task: per_melody_statistics(r.melodies, reference_pitch_classes) for r in rows if r.real}
+    generated = [r for r in rows if not r.real]
+    fig = Figure(figsize=(2.6 * len(DESCRIPTIVE), 0.6 + 2.0 * len(generated)), dpi=72)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(generated), len(DESCRIPTIVE), squeeze=False)
+    for r, ax_row in zip(generated, axes):
+        values = per_melody_statistics(r.melodies, reference_pitch_classes)
+        for name, ax in zip(DESCRIPTIVE, ax_row):
+            gen = values[name][np.isfinite(values[name])]
+            ref = real[r.task][name] if r.task in real else np.zeros(0)
+            ref = ref[np.isfinite(ref)]
+            bins = np.histogram_bin_edges(np.concatenate([ref, gen]), bins=20)
+            if ref.size:
+                ax.stairs(np.histogram(ref, bins, density=True)[0], bins, fill=True, color="gray", alpha=0.5,
+                          label="real")
+            if gen.size:
+                ax.stairs(np.histogram(gen, bins, density=True)[0], bins, lw=1.5, color="tab:blue", label="generated")
+            ax.tick_params(labelsize="x-small")
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(f"{r.task}:\n{r.name}", fontsize="small")
+    for name, ax in zip(DESCRIPTIVE, axes[0]):
+        ax.set_title(STATISTICS_HEADINGS[name][0], fontsize="small")
+    axes[0][0].legend(fontsize="x-small")
+    fig.tight_layout()
+    atomic_save_png(fig, png_path)
+
+
+def write_results(evaluator: Evaluator, out: str | Path, settings: dict | None = None) -> list[Path]:
+    """Write into folder ``out`` (created): ``results.json`` ({"settings": {"window_bars", **settings}, "rows":
+    [EvalRow.to_json()]}), ``results.md`` (the tables), ``pianorolls.png`` (the first melodies of each
+    unconditional row: real test melodies, then each generator) and ``statistics.png`` (:func:`draw_statistics`);
+    a plot without rows to show is skipped. Every file is written atomically. Returns the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = evaluator.rows
+    window_bars = evaluator.pipeline.window_chunks * BARS_PER_CHUNK
+    paths = [out / "results.json", out / "results.md"]
+    atomic_write_text(paths[0], json.dumps({"settings": {"window_bars": window_bars, **(settings or {})},
+                                            "rows": [r.to_json() for r in rows]}, indent=2) + "\n")
+    atomic_write_text(paths[1], results_markdown(rows, window_bars))
+    sheet = [(r.name, r.melodies[:PIANO_ROLLS_PER_ROW]) for r in rows if r.task == "unconditional" and r.melodies]
+    if sheet:
+        paths.append(out / "pianorolls.png")
+        draw_piano_roll_sheet(sheet, paths[-1], title="unconditional: real test melodies vs generated")
+    if any(not r.real for r in rows):
+        paths.append(out / "statistics.png")
+        draw_statistics(rows, evaluator.test_pitch_classes, paths[-1])
+    return paths

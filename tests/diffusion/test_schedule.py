@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
+from importlib import resources
+
 import pytest
 import torch
 
-from melodiff.diffusion.config import ScheduleConfig
+from melodiff.config import from_dict, to_dict
+from melodiff.diffusion.config import BetaSchedule, ScheduleConfig
 from melodiff.diffusion.schedule import NoiseSchedule, predict_eps, predict_x0, q_sample
 from melodiff.errors import MelodiffError
 
@@ -71,3 +76,30 @@ def test_sample_alpha_bar_range_and_reproducibility(schedule: NoiseSchedule) -> 
 def test_bad_schedule_config_raises(kwargs: dict) -> None:
     with pytest.raises(MelodiffError):
         ScheduleConfig(**kwargs)
+
+
+def test_cosine_alpha_bar_follows_the_squared_cosine() -> None:
+    schedule = NoiseSchedule(ScheduleConfig(num_steps=100, kind="cosine"))
+    assert schedule.config.kind is BetaSchedule.COSINE
+    ab = schedule.alpha_bar
+    assert ab[0] == 1 and (ab[1:] < ab[:-1]).all() and (ab > 0).all()
+    assert schedule.betas.max().item() == pytest.approx(0.999)  # only the last beta is clipped
+    f = [math.cos((t / 100 + 0.008) / 1.008 * math.pi / 2) ** 2 for t in range(100)]
+    assert ab[:100].tolist() == pytest.approx([v / f[0] for v in f], rel=1e-12)
+
+
+def test_schedule_kind_round_trips_and_old_configs_are_linear() -> None:
+    config = ScheduleConfig(num_steps=50, kind=BetaSchedule.COSINE)
+    saved = json.loads(json.dumps(to_dict(config)))
+    assert saved["kind"] == "cosine" and from_dict(ScheduleConfig, saved) == config
+    old = {"num_steps": 1000, "beta_start": 1e-6, "beta_end": 0.01}  # written before ``kind`` existed
+    assert from_dict(ScheduleConfig, old) == ScheduleConfig() and ScheduleConfig().kind is BetaSchedule.LINEAR
+    shipped = resources.files("melodiff") / "models" / "default" / "diffusion" / "config.json"
+    assert from_dict(ScheduleConfig, json.loads(shipped.read_text())["schedule"]).kind is BetaSchedule.LINEAR
+
+
+def test_unknown_schedule_kind_raises() -> None:
+    with pytest.raises(MelodiffError, match="unknown beta schedule 'sigmoid'"):
+        ScheduleConfig(kind="sigmoid")
+    with pytest.raises(MelodiffError, match="'sigmoid'"):
+        from_dict(ScheduleConfig, {"kind": "sigmoid"})

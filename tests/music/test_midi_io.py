@@ -17,7 +17,7 @@ from melodiff.errors import MelodiffError
 from melodiff.music import midi_io
 from melodiff.music.extract import extract_midi
 from melodiff.music.melody import Melody, Note
-from melodiff.music.midi_io import draw_piano_roll, read_midi_melody, render_wav, write_midi
+from melodiff.music.midi_io import draw_piano_roll, draw_piano_roll_sheet, read_midi_melody, render_wav, write_midi
 
 TUNE = Melody.from_notes([Note(60, 0, 4), Note(62, 4, 8), Note(64, 8, 10), Note(65, 12, 16), Note(67, 16, 32),
                           Note(72, 32, 36), Note(71, 36, 40), Note(69, 40, 48), Note(67, 52, 54)], 64)
@@ -119,6 +119,16 @@ def test_piano_roll_png(tmp_path: Path) -> None:
     with pytest.raises(MelodiffError, match="highlight"):
         draw_piano_roll(TUNE, tmp_path / "bad.png", highlight=(8, 8))
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["roll.png", "two.png"]
+
+
+def test_piano_roll_sheet_png(tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.png"
+    draw_piano_roll_sheet([("real", [TUNE, TUNE.transposed(2)]), ("generated", [Melody([0] * 32)])], sheet,
+                          title="real vs generated")
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(MelodiffError, match="at least one melody"):
+        draw_piano_roll_sheet([("empty", [])], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
 
 
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="the fluidsynth binary is not installed "

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from melodiff.errors import MelodiffError
 
 
+class BetaSchedule(str, Enum):
+    LINEAR = "linear"  # betas linear from beta_start to beta_end (Ho et al. 2020; the paper)
+    COSINE = "cosine"  # alpha_bar = cos² of the time (Nichol & Dhariwal 2021, eq. 17); diffusers' "squaredcos_cap_v2"
+
+
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """DDPM noise schedule: ``num_steps`` betas, linear from ``beta_start`` to ``beta_end``."""
+    """DDPM noise schedule of ``num_steps`` betas: ``linear`` from ``beta_start`` to ``beta_end`` (the paper), or
+    ``cosine`` (which ignores ``beta_start`` / ``beta_end``). Configs saved before ``kind`` existed are linear."""
 
     num_steps: int = 1000
     beta_start: float = 1e-6
     beta_end: float = 0.01
+    kind: BetaSchedule = BetaSchedule.LINEAR
 
     def __post_init__(self) -> None:
         if self.num_steps < 1 or not 0 < self.beta_start <= self.beta_end < 1:
             raise MelodiffError("schedule needs num_steps >= 1 and 0 < beta_start <= beta_end < 1")
+        try:
+            object.__setattr__(self, "kind", BetaSchedule(self.kind))  # accept "cosine" as well as the Enum
+        except ValueError:
+            raise MelodiffError(f"unknown beta schedule {self.kind!r}: use one of "
+                                f"{', '.join(k.value for k in BetaSchedule)}") from None
 
 
 @dataclass(frozen=True)

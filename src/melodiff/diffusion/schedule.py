@@ -5,16 +5,24 @@ The network is conditioned on the continuous noise level sqrt(alpha_bar), never 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from melodiff.diffusion.config import ScheduleConfig
+from melodiff.diffusion.config import BetaSchedule, ScheduleConfig
+
+COSINE_OFFSET = 0.008  # s in Nichol & Dhariwal 2021, eq. 17
+MAX_BETA = 0.999  # their clipping of the cosine betas (§3.2), which keeps the last step finite
 
 
 class NoiseSchedule:
     def __init__(self, config: ScheduleConfig) -> None:
         self.config = config
         n = config.num_steps
-        betas = torch.linspace(config.beta_start, config.beta_end, n, dtype=torch.float64)
+        if config.kind is BetaSchedule.COSINE:
+            betas = cosine_betas(n)
+        else:
+            betas = torch.linspace(config.beta_start, config.beta_end, n, dtype=torch.float64)
         self.betas = torch.cat([torch.zeros(1, dtype=torch.float64), betas])  # betas[t], t = 1..N; betas[0] unused
         self.alpha_bar = torch.cumprod(1.0 - self.betas, dim=0)  # (N + 1,), alpha_bar[0] = 1
 
@@ -27,6 +35,14 @@ class NoiseSchedule:
         t = torch.randint(1, self.num_steps + 1, (batch,), generator=generator)
         lo, hi = self.alpha_bar[t], self.alpha_bar[t - 1]
         return lo + (hi - lo) * torch.rand(batch, generator=generator, dtype=torch.float64)
+
+
+def cosine_betas(num_steps: int) -> torch.Tensor:
+    """(N,) float64 betas for t = 1..N with f(u) = cos²((u + s) / (1 + s) · π/2) and alpha_bar(t) = f(t/N) / f(0):
+    beta_t = min(1 - f(t/N) / f((t-1)/N), 0.999) (Nichol & Dhariwal 2021, eq. 17 and §3.2)."""
+    u = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
+    f = torch.cos((u + COSINE_OFFSET) / (1 + COSINE_OFFSET) * (math.pi / 2)) ** 2
+    return (1.0 - f[1:] / f[:-1]).clamp(max=MAX_BETA)
 
 
 def q_sample(x0: torch.Tensor, alpha_bar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

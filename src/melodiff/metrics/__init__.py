@@ -8,15 +8,27 @@ from melodiff.metrics.framewise import (
     overlapping_area,
 )
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
-from melodiff.metrics.stats import melody_statistics
+from melodiff.metrics.stats import (
+    DESCRIPTIVE,
+    histogram_distance,
+    melody_statistics,
+    per_melody_statistics,
+    pitch_class_histogram,
+    scale_consistency,
+)
 
 __all__ = [
+    "DESCRIPTIVE",
     "OAStats",
     "consistency_variance",
     "frame_overlaps",
     "frechet_distance",
+    "histogram_distance",
     "melody_statistics",
     "mmd_rbf",
     "oa_statistics",
     "overlapping_area",
+    "per_melody_statistics",
+    "pitch_class_histogram",
+    "scale_consistency",
 ]

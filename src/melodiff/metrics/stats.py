@@ -1,67 +1,145 @@
 """Simple descriptive statistics of a set of melodies (sanity checks next to the PAPER.md §7 metrics).
 
-All statistics pool the melodies: counts and fractions are totals over the set divided by totals over the set (so long
-melodies weigh more), except ``pitch_range``, a mean over the melodies that have notes.
+Counts and fractions pool the melodies: totals over the set divided by totals over the set (so long melodies weigh
+more). Exceptions, averaged over the melodies that have notes (each melody has its own key and range):
+``pitch_range`` and ``scale_consistency``.
+
+Notes are counted by onset: a note is one pitch, whatever its duration. Steps are 16th notes (STEPS_PER_BAR = 16), a
+2-bar chunk is CHUNK_STEPS = 32 steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from melodiff.music.melody import NO_EVENT, STEPS_PER_BAR, Melody
+from melodiff.music.melody import CHUNK_STEPS, NO_EVENT, STEPS_PER_BAR, Melody
+
+MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])  # pitch classes of C major (= A natural minor)
+# The statistics `melodiff evaluate` tabulates and plots, in that order (see melody_statistics for their meaning).
+DESCRIPTIVE = ("notes_per_bar", "pitch_range", "pitch_class_distance", "scale_consistency", "rest_fraction",
+               "repeated_2bar_fraction")
 
 
-def melody_statistics(melodies: Iterable[Melody]) -> dict[str, float]:
-    """Statistics of ``melodies`` (steps are 16th notes, STEPS_PER_BAR = 16):
+@dataclass(frozen=True)
+class _Summary:
+    """What the statistics need of one melody."""
+
+    num_steps: int
+    num_no_event: int
+    pitches: np.ndarray  # (notes,) MIDI pitch of each note
+    durations: np.ndarray  # (notes,) steps
+    pitch_classes: np.ndarray  # (12,) note counts per pitch class, C = 0
+    chunks: int  # whole 2-bar chunks with at least one note onset
+    repeated_chunks: int  # ... of which repeat an earlier chunk of the melody exactly
+
+
+def _summarise(melody: Melody) -> _Summary:
+    notes = melody.to_notes()
+    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
+    chunks = melody.ids[:len(melody) // CHUNK_STEPS * CHUNK_STEPS].reshape(-1, CHUNK_STEPS)
+    seen: set[bytes] = set()
+    num_chunks = repeated = 0
+    for chunk in chunks:
+        if not (chunk >= 2).any():  # a rest chunk: no note onset
+            continue
+        num_chunks += 1
+        key = chunk.tobytes()
+        repeated += key in seen
+        seen.add(key)
+    return _Summary(len(melody), int((melody.ids == NO_EVENT).sum()), pitches,
+                    np.array([n.end - n.start for n in notes], dtype=np.int64),
+                    np.bincount(pitches % 12, minlength=12), num_chunks, repeated)
+
+
+def pitch_class_histogram(melodies: Iterable[Melody]) -> np.ndarray:
+    """(12,) float64: the fraction of all notes of ``melodies`` on each pitch class (C = 0, C♯ = 1, …); all zeros
+    if there are no notes."""
+    counts = sum((_summarise(m).pitch_classes for m in melodies), np.zeros(12, dtype=np.int64))
+    return counts / counts.sum() if counts.sum() else counts.astype(np.float64)
+
+
+def histogram_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Total variation distance ½ Σ |p − q| ∈ [0, 1] of two normalised histograms (NaN if either is empty): the
+    fraction of notes that would have to change pitch class to turn one distribution into the other."""
+    if not p.sum() or not q.sum():
+        return float("nan")
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def scale_consistency(pitch_class_counts: np.ndarray) -> float:
+    """max over the 12 major scales (which include the natural minor ones) of the fraction of notes in the scale,
+    given (12,) note counts per pitch class; NaN without notes. 1 = every note fits one scale; pitch classes drawn
+    uniformly at random give about 7/12 ≈ 0.58 for long melodies."""
+    total = pitch_class_counts.sum()
+    if not total:
+        return float("nan")
+    return max(float(pitch_class_counts[(MAJOR_SCALE + root) % 12].sum()) for root in range(12)) / float(total)
+
+
+def melody_statistics(melodies: Iterable[Melody], reference_pitch_classes: np.ndarray | None = None
+                      ) -> dict[str, float]:
+    """Statistics of ``melodies``:
 
     - ``num_melodies``, ``num_notes``: counts.
     - ``notes_per_bar``: note onsets per bar (all notes / all bars).
     - ``pitch_mean``, ``pitch_std`` (population), MIDI pitch over all notes; ``pitch_min``, ``pitch_max``.
     - ``pitch_range``: mean over melodies with notes of max − min pitch, in semitones.
+    - ``pitch_class_distance``: :func:`histogram_distance` between the pitch-class histogram of all notes and
+      ``reference_pitch_classes`` (e.g. :func:`pitch_class_histogram` of the test data); NaN without a reference.
+    - ``scale_consistency``: mean over melodies with notes of :func:`scale_consistency` (each melody's best key).
     - ``mean_duration``: mean note duration in steps.
     - ``rest_fraction``: fraction of steps during which no note sounds.
     - ``held_fraction``: fraction of steps on which a note is sustained past its onset step
       (rest_fraction + held_fraction + onset steps / all steps = 1).
     - ``no_event_fraction``: fraction of steps whose event id is NO_EVENT (held note or continued rest).
+    - ``repeated_2bar_fraction``: of all whole 2-bar chunks with a note onset (chunks start at step 0, 32, …; a
+      trailing partial chunk is ignored), the fraction whose 32 events equal those of an earlier chunk of the same
+      melody (exact repeats: same pitches, same rhythm).
 
-    Statistics without data (no notes, no steps) are NaN.
+    Statistics without data (no notes, no steps, no chunks with notes) are NaN.
     """
-    num_melodies = num_steps = num_no_event = 0
-    pitches: list[int] = []
-    durations: list[int] = []
-    ranges: list[int] = []
-    for melody in melodies:
-        num_melodies += 1
-        num_steps += len(melody)
-        num_no_event += int((melody.ids == NO_EVENT).sum())
-        notes = melody.to_notes()
-        if notes:
-            p = [n.pitch for n in notes]
-            pitches.extend(p)
-            durations.extend(n.end - n.start for n in notes)
-            ranges.append(max(p) - min(p))
-
+    summaries = [_summarise(m) for m in melodies]
     nan = float("nan")
-    pitch_arr = np.asarray(pitches, dtype=np.float64)
-    sounding = float(sum(durations))
+    num_steps = sum(s.num_steps for s in summaries)
+    pitch_arr = np.concatenate([s.pitches for s in summaries]) if summaries else np.zeros(0)
+    sounding = float(sum(int(s.durations.sum()) for s in summaries))
+    num_notes = pitch_arr.size
+    with_notes = [s for s in summaries if s.pitches.size]
+    chunks = sum(s.chunks for s in summaries)
+    pitch_classes = sum((s.pitch_classes for s in summaries), np.zeros(12, dtype=np.int64))
 
     def per_step(value: float) -> float:
         return value / num_steps if num_steps else nan
 
-    has_notes = bool(pitches)
+    has_notes = bool(num_notes)
     return {
-        "num_melodies": float(num_melodies),
-        "num_notes": float(len(pitches)),
-        "notes_per_bar": per_step(len(pitches) * STEPS_PER_BAR),
+        "num_melodies": float(len(summaries)),
+        "num_notes": float(num_notes),
+        "notes_per_bar": per_step(num_notes * STEPS_PER_BAR),
         "pitch_mean": float(pitch_arr.mean()) if has_notes else nan,
         "pitch_std": float(pitch_arr.std()) if has_notes else nan,
         "pitch_min": float(pitch_arr.min()) if has_notes else nan,
         "pitch_max": float(pitch_arr.max()) if has_notes else nan,
-        "pitch_range": float(np.mean(ranges)) if has_notes else nan,
-        "mean_duration": sounding / len(durations) if has_notes else nan,
+        "pitch_range": float(np.mean([s.pitches.max() - s.pitches.min() for s in with_notes])) if has_notes else nan,
+        "pitch_class_distance": (histogram_distance(pitch_classes.astype(np.float64), reference_pitch_classes)
+                                 if reference_pitch_classes is not None else nan),
+        "scale_consistency": float(np.mean([scale_consistency(s.pitch_classes) for s in with_notes]))
+        if has_notes else nan,
+        "mean_duration": sounding / num_notes if has_notes else nan,
         "rest_fraction": per_step(num_steps - sounding),
-        "held_fraction": per_step(sounding - len(pitches)),
-        "no_event_fraction": per_step(num_no_event),
+        "held_fraction": per_step(sounding - num_notes),
+        "no_event_fraction": per_step(sum(s.num_no_event for s in summaries)),
+        "repeated_2bar_fraction": sum(s.repeated_chunks for s in summaries) / chunks if chunks else nan,
     }
+
+
+def per_melody_statistics(melodies: Sequence[Melody], reference_pitch_classes: np.ndarray | None = None
+                          ) -> dict[str, np.ndarray]:
+    """The :data:`DESCRIPTIVE` statistics of each melody alone: name -> float64 array (melodies,), NaN where a
+    melody has no data for it (see :func:`melody_statistics`; ``pitch_class_distance`` compares the melody's own
+    pitch-class histogram with the reference). For histograms of real versus generated melodies."""
+    each = [melody_statistics([m], reference_pitch_classes) for m in melodies]
+    return {name: np.array([s[name] for s in each], dtype=np.float64) for name in DESCRIPTIVE}

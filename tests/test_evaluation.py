@@ -1,0 +1,31 @@
+"""The evaluation's tables and JSON rows, without a model (the whole `melodiff evaluate` run: test_end_to_end.py)."""
+
+from __future__ import annotations
+
+import math
+
+from melodiff.evaluation import EvalRow, markdown_table, statistics_table
+from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics
+from melodiff.music.melody import Melody, Note
+
+
+def test_rows_tables_and_json() -> None:
+    melodies = [Melody.from_notes([Note(60, 0, 8), Note(62, 8, 32)])] * 2
+    real = EvalRow("unconditional", "Test data", {"pitch_consistency": 1.0}, melody_statistics(melodies), 2,
+                   real=True, melodies=melodies)
+    generated = EvalRow("unconditional", "Diffusion", {"pitch_consistency": 0.5, "latent_fd": 2.0},
+                        melody_statistics([Melody([0] * 32)] * 4), 4, seconds=2.0)
+    other = EvalRow("infilling", "Prior", num_samples=1, seconds=1.0)
+    assert (real.seconds_per_sample, generated.seconds_per_sample) == (None, 0.5)
+    row = generated.to_json()
+    assert set(row) == {"task", "name", "real", "num_samples", "seconds", "seconds_per_sample", "scores", "statistics"}
+    assert row["statistics"]["pitch_range"] is None and row["statistics"]["rest_fraction"] == 1.0  # NaN -> null
+    assert math.isnan(generated.statistics["pitch_range"])  # the row itself keeps NaN
+    table = markdown_table([real, generated, other], "unconditional").splitlines()
+    assert len(table) == 4 and "s / sample" in table[0]
+    assert table[2].startswith("| Test data | 1.000 |") and table[2].endswith(" | 2 | — | — |")
+    assert table[3] == "| Diffusion | 0.500 | — | — | — | 2.000 | — | 4 | 2.0 | 0.5 |"
+    stats = statistics_table([real, generated, other], "unconditional").splitlines()
+    assert len(stats) == 4 and stats[0].count(" | ") == len(DESCRIPTIVE)
+    assert stats[2] == "| Test data | 1.00 | 2.0 | — | 1.000 | 0.000 | 0.000 |"  # no reference: no distance
+    assert stats[3] == "| Diffusion | 0.00 | — | — | — | 1.000 | — |"  # no notes: no pitches, no chunks with notes
