@@ -145,6 +145,7 @@ def test_render_wav(tmp_path: Path) -> None:
         assert w.getframerate() == 22050
         assert 3.5 < w.getnframes() / w.getframerate() < 10
     assert [p.name for p in wav_path.parent.iterdir()] == ["tune.wav"]  # no temporary file left
+    assert wav_path.stat().st_mode & 0o777 == mid.stat().st_mode & 0o777  # as any other new file, not 0600
 
 
 def test_render_wav_explains_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from melodiff.errors import MelodiffError
 from melodiff.music.extract import Extraction, RawNote, load_midi, quantize_monophonic
 from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_BAR, STEPS_PER_QUARTER, Melody
-from melodiff.utils.io import atomic_save_png, atomic_write_bytes
+from melodiff.utils.io import FILE_MODE, atomic_save_png, atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -151,6 +151,7 @@ def render_wav(midi_path: str | Path, wav_path: str | Path, soundfont: str | Pat
         if proc.returncode != 0 or Path(tmp).stat().st_size == 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise MelodiffError(f"fluidsynth could not render {midi_path}" + (f" ({detail[-1]})" if detail else ""))
+        os.chmod(tmp, FILE_MODE)  # mkstemp made it 0600
         os.replace(tmp, wav_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
