@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from melodiff.baseline.mdn import TransformerMDN, mdn_sample
+from melodiff.diffusion.interpolation import slerp
 from melodiff.diffusion.sampling import Sampler
 from melodiff.metrics.framewise import consistency_variance, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
@@ -73,14 +74,6 @@ class EvalRow:
         return {"task": self.task, "name": self.name, "real": self.real, "num_samples": self.num_samples,
                 "seconds": self.seconds, "seconds_per_sample": self.seconds_per_sample, "scores": clean(self.scores),
                 "statistics": clean(self.statistics)}
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation between a and b (..., Z) at fraction t."""
-    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
-    so = torch.sin(omega)
-    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
 
 
 def _crop(melodies: list[Melody], start_step: int, end_step: int | None) -> list[Melody]:
