@@ -186,6 +186,8 @@ def test_errors_are_one_line(work: Path, tmp_path: Path, capsys: pytest.CaptureF
     one_line_error(capsys, "train-diffusion", "--latents", work / "latents.npz", "--out", work / "vae",
                    "--preset", "tiny", match="expected 'diffusion'")
     one_line_error(capsys, "evaluate", "--model", model, "--data", work / "src", match="not a prepared dataset")
+    code, err = run(capsys, "-q", "generate", "--model", model, "--bars", 2, "--out", tmp_path / "tune.mid" / "x")
+    assert code == 1 and err.startswith("melodiff: error: ") and err.count("\n") == 1, err
     assert not out.exists()
 
 

@@ -436,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     except MelodiffError as exc:
         print(f"melodiff: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the machine said no: disk full, permission denied, a file where a folder should be
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"melodiff: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("melodiff: interrupted", file=sys.stderr)
         return 130
