@@ -116,10 +116,11 @@ def _options(args: argparse.Namespace):
     return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature)
 
 
-def _read_melody(path: str, track: int | None = None):
+def _read_melody(path: str, track: int | None = None, quiet: bool = False):
     """A MIDI file's first melody track (or track number ``track`` among its non-drum tracks with notes), or for
     MusicXML/ABC/kern the ``track``-th melody that extraction keeps (docs/DATA.md rules; default the first)."""
     from melodiff.music.extract import MIDI_SUFFIXES, extract_file
+    from melodiff.music.melody import STEPS_PER_BAR
     from melodiff.music.midi_io import read_midi_melody
 
     if Path(path).suffix.lower() in MIDI_SUFFIXES and track is None:
@@ -130,8 +131,9 @@ def _read_melody(path: str, track: int | None = None):
     index = track or 0
     if not 0 <= index < len(melodies):
         raise MelodiffError(f"{path}: --track {index} out of range (0..{len(melodies) - 1})")
-    logging.info("%s: using melody %d of %d (%s, %s)", path, index, len(melodies), melodies[index].part,
-                 melodies[index].meter)
+    if not quiet:
+        print(f"{path}: using melody {index} of {len(melodies)} ({melodies[index].part}, {melodies[index].meter}, "
+              f"{len(melodies[index].melody) // STEPS_PER_BAR} bars; choose another with --track)")
     return melodies[index].melody
 
 
@@ -172,7 +174,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def _cmd_infill(args: argparse.Namespace) -> None:
     from melodiff.music.melody import STEPS_PER_BAR
 
-    melody = _read_melody(args.input, args.track)
+    melody = _read_melody(args.input, args.track, args.quiet)
     melodies = _pipeline(args).infill_bars(melody, args.bars, args.num, args.seed, _options(args))
     spans = [(start * STEPS_PER_BAR, end * STEPS_PER_BAR) for start, end in args.bars]
     _write_outputs(melodies, args, "infill", highlight=spans)
@@ -181,7 +183,7 @@ def _cmd_infill(args: argparse.Namespace) -> None:
 def _cmd_continue(args: argparse.Namespace) -> None:
     from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS
 
-    melody = _read_melody(args.input, args.track)
+    melody = _read_melody(args.input, args.track, args.quiet)
     have = -(-len(melody) // CHUNK_STEPS) * BARS_PER_CHUNK
     if args.bars <= have:
         raise MelodiffError(f"{args.input} already has {have} bars (in 2-bar chunks); ask for more with --bars")
@@ -190,7 +192,7 @@ def _cmd_continue(args: argparse.Namespace) -> None:
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> None:
-    first, second = _read_melody(args.first, args.track), _read_melody(args.second, args.track)
+    first, second = _read_melody(args.first, args.track, args.quiet), _read_melody(args.second, args.track, args.quiet)
     pipeline = _pipeline(args)
     if args.bridge is not None:
         melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, _options(args))
