@@ -3,7 +3,8 @@ and duration, against the *training* melodies as ground truth) and latent FD / M
 latents), for unconditional generation and for infilling the middle half of test sequences; next to them descriptive
 statistics of the melodies (metrics/stats.py) and the wall time per generated sample.
 
-Rows, unconditional: Test data (real test melodies), Diffusion with each requested sampler, TransformerMDN (if given),
+Rows, unconditional: Test data (real test melodies), Test data through the VAE (their latents decoded again: what
+the VAE alone keeps of the music), Diffusion with each requested sampler, TransformerMDN (if given),
 Prior (N(0, 1) VAE latents). Infilling (on the infilled region only): Test data (the real region), Diffusion,
 Interpolation (slerp in the full VAE latent space between the latents either side of the gap), Prior.
 
@@ -128,6 +129,12 @@ class Evaluator:
         length = length or p.window_chunks
         self._score("unconditional", "Test data", self.test, None, None,
                     kept=_crop(self.test, 0, length * CHUNK_STEPS))
+        # The ceiling the VAE sets: the test melodies' own (trimmed, normalised) latents decoded back.
+        t0 = time.perf_counter()
+        g = self._generator()
+        melodies = [p.decode(x.unsqueeze(0), SamplingOptions(), g)[0] for x in self.test_latents]
+        self._score("unconditional", "Test data through the VAE", melodies, None, time.perf_counter() - t0,
+                    kept=_crop(melodies, 0, length * CHUNK_STEPS))
         for sampler, steps in samplers:
             t0 = time.perf_counter()
             options = SamplingOptions(sampler=sampler, steps=steps)
