@@ -26,7 +26,7 @@ import torch
 from melodiff.baseline.mdn import TransformerMDN, mdn_sample
 from melodiff.diffusion.interpolation import slerp
 from melodiff.diffusion.sampling import Sampler
-from melodiff.metrics.framewise import consistency_variance, oa_statistics
+from melodiff.metrics.framewise import bootstrap_standard_errors, consistency_variance, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
 from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics, per_melody_statistics, pitch_class_histogram
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
@@ -107,6 +107,7 @@ class Evaluator:
         row = EvalRow(task, name, scores=consistency_variance(stats, self.ground_truth),
                       statistics=melody_statistics(kept, self.test_pitch_classes), num_samples=len(melodies),
                       seconds=seconds, real=seconds is None, melodies=kept)
+        row.scores.update(bootstrap_standard_errors(melodies, self.ground_truth, start_step, end_step, seed=self.seed))
         row.scores["pitch_oa_mean"] = stats["pitch"].mean
         row.scores["duration_oa_mean"] = stats["duration"].mean
         if latents is not None:
@@ -214,14 +215,23 @@ def _seconds(value: float | None, fmt: str) -> str:
     return "—" if value is None else fmt.format(value)
 
 
+def _score_cell(scores: dict[str, float], column: str) -> str:
+    """"0.932 ± 0.006" (bootstrap standard error, when known), "1.480" or "—"."""
+    if column not in scores:
+        return "—"
+    se = scores.get(f"{column}_se")
+    return f"{scores[column]:.3f}" + ("" if se is None else f" ± {se:.3f}")
+
+
 def markdown_table(rows: list[EvalRow], task: Task) -> str:
-    """The paper's metrics of ``task``'s rows, with the number of samples and the wall time (total and per sample)."""
+    """The paper's metrics of ``task``'s rows (framewise scores ± their bootstrap standard error over melodies), with
+    the number of samples and the wall time (total and per sample)."""
     cols = [*COLUMNS, "latent_fd", "latent_mmd"]
     head = ["row", *[c.replace("_", " ") for c in cols], "samples", "seconds", "s / sample"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r.task == task:
-            cells = [f"{r.scores[c]:.3f}" if c in r.scores else "—" for c in cols]
+            cells = [_score_cell(r.scores, c) for c in cols]
             lines.append("| " + " | ".join([r.name, *cells, str(r.num_samples), _seconds(r.seconds, "{:.1f}"),
                                             _seconds(r.seconds_per_sample, "{:.3g}")]) + " |")
     return "\n".join(lines)
@@ -240,7 +250,8 @@ def statistics_table(rows: list[EvalRow], task: Task) -> str:
 
 
 def results_markdown(rows: list[EvalRow], window_bars: int) -> str:
-    text = []
+    text = ["Framewise scores: value ± bootstrap standard error (melodies resampled, metrics/framewise.py); rows "
+            "closer than about two errors are not distinguishable with these sample sizes.\n"]
     for task, heading in (("unconditional", f"Unconditional ({window_bars}-bar sequences)"),
                           ("infilling", "Infilling (middle half of test windows regenerated)")):
         if any(r.task == task for r in rows):

@@ -14,6 +14,7 @@ from scipy.stats import norm
 from melodiff.metrics.framewise import (
     SD_FLOOR,
     OAStats,
+    bootstrap_standard_errors,
     consistency_variance,
     frame_gaussians,
     frame_overlaps,
@@ -193,3 +194,41 @@ def test_zero_ground_truth_rule() -> None:
     scores = consistency_variance(gen, gt)
     assert scores["pitch_variance"] == 1.0
     assert scores["duration_variance"] == 0.0
+
+
+# ---- bootstrap standard errors -----------------------------------------------------------------------------------
+def varied_melodies(n: int) -> list[Melody]:
+    rng = np.random.default_rng(7)
+    out = []
+    for _ in range(n):
+        notes, step = [], 0
+        while step < 160:
+            length = int(rng.choice([1, 2, 4, 8]))
+            notes.append(Note(int(rng.integers(55, 80)), step, step + length))
+            step += length + int(rng.integers(0, 2))
+        out.append(notes_melody(notes, 192))
+    return out
+
+
+def test_bootstrap_matches_explicit_resampling() -> None:
+    melodies = varied_melodies(12)
+    gt = oa_statistics(varied_melodies(30)[12:])
+    se = bootstrap_standard_errors(melodies, gt, num_resamples=25, seed=3)
+    # The same resamples, scored the slow way: melodies repeated as drawn, pooled and scored from scratch.
+    counts = np.random.default_rng(3).multinomial(12, np.full(12, 1 / 12), size=25)
+    scores = [consistency_variance(oa_statistics([m for m, c in zip(melodies, row) for _ in range(c)]), gt)
+              for row in counts]
+    for name in scores[0]:
+        assert se[f"{name}_se"] == pytest.approx(np.std([s[name] for s in scores]), abs=1e-12)
+    assert all(v > 0 for v in se.values())
+
+
+def test_bootstrap_error_is_zero_for_identical_melodies_and_shrinks_with_more() -> None:
+    gt = oa_statistics(varied_melodies(20))
+    same = bootstrap_standard_errors([hand_melody()] * 10, gt)
+    assert all(v == pytest.approx(0.0, abs=1e-12) for v in same.values())
+    few = bootstrap_standard_errors(varied_melodies(10), gt, num_resamples=2000)
+    many = bootstrap_standard_errors(varied_melodies(10) * 4, gt, num_resamples=2000)
+    assert all(many[name] < few[name] for name in few)
+    for name in ("pitch_consistency_se", "duration_consistency_se"):  # far from the |·| kink: the 1/√n law
+        assert many[name] == pytest.approx(few[name] / 2, rel=0.25)

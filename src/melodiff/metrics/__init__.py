@@ -2,6 +2,7 @@
 
 from melodiff.metrics.framewise import (
     OAStats,
+    bootstrap_standard_errors,
     consistency_variance,
     frame_overlaps,
     oa_statistics,
@@ -20,6 +21,7 @@ from melodiff.metrics.stats import (
 __all__ = [
     "DESCRIPTIVE",
     "OAStats",
+    "bootstrap_standard_errors",
     "consistency_variance",
     "frame_overlaps",
     "frechet_distance",

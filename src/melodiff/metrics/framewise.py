@@ -29,6 +29,10 @@ choices:
 - **Consistency / Variance** (PAPER.md §7): C = max(0, 1 − |μ_OA − μ_GT| / μ_GT) and
   V = max(0, 1 − |σ²_OA − σ²_GT| / σ²_GT). Where the ground-truth value is 0 the relative error is undefined; we
   score 1 if the generated value is also exactly 0 and 0 otherwise.
+- **Uncertainty** (beyond the paper): :func:`bootstrap_standard_errors` resamples the *melodies* (not the pairs, which
+  are correlated within a melody) with replacement and reports the standard deviation of each score over the
+  resamples, with the ground truth held fixed. Two rows whose scores differ by less than about two such errors are
+  not distinguishable with this many samples.
 """
 
 from __future__ import annotations
@@ -163,6 +167,37 @@ def oa_statistics(
     if overlaps["pitch"].size == 0:
         raise ValueError("no adjacent pair of non-empty 4-bar frames: melodies/region too short or silent")
     return {name: OAStats(float(v.mean()), float(v.var())) for name, v in overlaps.items()}
+
+
+def bootstrap_standard_errors(
+    melodies: Iterable[Melody], ground_truth: dict[str, OAStats], start_step: int = 0, end_step: int | None = None,
+    num_resamples: int = 500, seed: int = 0,
+) -> dict[str, float]:
+    """Bootstrap standard error of each :func:`consistency_variance` score: ``num_resamples`` resamples of the
+    melodies with replacement (seeded), each scored against the fixed ``ground_truth``; returns
+    {"pitch_consistency_se", ...}. Melodies without a pair of non-empty frames count (and weigh nothing)."""
+    sums = []  # per melody: [pairs, Σ pitch OA, Σ pitch OA², Σ duration OA, Σ duration OA²]
+    for melody in melodies:
+        oa = frame_overlaps([melody], start_step, end_step)
+        row = [oa["pitch"].size]
+        for name in ATTRIBUTES:
+            row += [oa[name].sum(), (oa[name] ** 2).sum()]
+        sums.append(row)
+    per_melody = np.asarray(sums, dtype=np.float64).reshape(-1, 5)
+    if per_melody[:, 0].sum() == 0:
+        raise ValueError("no adjacent pair of non-empty 4-bar frames: melodies/region too short or silent")
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(len(per_melody), np.full(len(per_melody), 1.0 / len(per_melody)), size=num_resamples)
+    totals = counts @ per_melody  # (resamples, 5): pooled sums of each resample
+    pairs = np.maximum(totals[:, 0], 1.0)
+    scores: dict[str, list[float]] = {}
+    for i, name in enumerate(ATTRIBUTES):
+        mean = totals[:, 1 + 2 * i] / pairs
+        var = np.maximum(totals[:, 2 + 2 * i] / pairs - mean**2, 0.0)
+        gt = ground_truth[name]
+        scores[f"{name}_consistency_se"] = [_relative_agreement(m, gt.mean) for m in mean]
+        scores[f"{name}_variance_se"] = [_relative_agreement(v, gt.variance) for v in var]
+    return {k: float(np.std(v)) for k, v in scores.items()}
 
 
 def _relative_agreement(value: float, reference: float) -> float:
