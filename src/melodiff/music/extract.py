@@ -234,12 +234,23 @@ def _key_name(ks) -> str:
     return ks.name if hasattr(ks, "tonic") else f"{ks.sharps:+d}"
 
 
+def has_repeats(score) -> bool:
+    """True if the score has repeat barlines, repeat expressions (D.C., segno, ...) or volta brackets."""
+    from music21 import bar, repeat, spanner
+
+    marks = (bar.Repeat, repeat.RepeatExpression, spanner.RepeatBracket)
+    return next(iter(score.recurse().getElementsByClass(marks)), None) is not None
+
+
 def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extraction:
-    """Extract melodies from a music21 Score (one per part), expanding repeats where the score has them."""
+    """Extract melodies from a music21 Score (one per part), expanding repeats where the score has them.
+
+    The score is changed in place (ties merged): pass a copy to keep it. music21's repeat expansion and tie
+    stripping deep-copy the whole score, which dominated extraction time, so both are done only where needed."""
     from music21 import instrument, stream
 
     out = Extraction()
-    if expand_repeats:
+    if expand_repeats and has_repeats(score):
         try:
             score = score.expandRepeats()
         except Exception:  # music21 raises several exception types on malformed repeats
@@ -251,7 +262,7 @@ def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extr
         if isinstance(inst, instrument.UnpitchedPercussion):
             out.dropped["drum track"] += 1
             continue
-        part = part.stripTies()
+        part.stripTies(inPlace=True)
         flat = part.flatten()
         meters = [(float(ts.offset), ts.ratioString) for ts in flat.getElementsByClass("TimeSignature")]
         measures = list(part.getElementsByClass("Measure"))
@@ -278,7 +289,7 @@ def extract_file(path: str | Path, min_bars: int = 4) -> list[tuple[str, Extract
     from music21 import converter, stream
 
     try:
-        parsed = converter.parse(str(path))
+        parsed = converter.parseFile(path, forceSource=True, storePickle=False)  # no pickle cache in /tmp
     except Exception as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MelodiffError(f"{path}: could not parse the score ({msg[:200]})") from None
