@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ from symusic import Note as MidiNote
 from symusic import Score, TimeSignature, Track
 
 from melodiff.errors import MelodiffError
-from melodiff.music.extract import extract_file, split_at_rest_chunks
-from melodiff.music.melody import Melody, Note
+from melodiff.music.corpus import corpus_works, parse_work
+from melodiff.music.extract import extract_file, extract_score, has_repeats, parse_score_file, split_at_rest_chunks
+from melodiff.music.melody import STEPS_PER_QUARTER, Melody, Note
 
 TPQ = 480
 STEP = TPQ // 4  # ticks per 16th-note step
@@ -151,3 +153,56 @@ def test_bad_files_raise_one_line_errors(tmp_path: Path, name: str, content: byt
 def test_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(MelodiffError, match="no such file"):
         extract_file(tmp_path / "nothing.mid")
+
+
+# ---- repeats, ties and parsing ---------------------------------------------------------------------------------------
+def oneills(number: int):
+    (work,) = [w for w in corpus_works("oneills1850") if w.path == "oneills1850/0001-0050.abc" and w.number == number]
+    return work
+
+
+def test_corpus_tune_with_repeats_is_expanded() -> None:
+    work = oneills(34)  # a 4/4 reel: 12 bars written, 16 played (two sections repeated)
+    assert has_repeats(parse_work(work))
+    (expanded,) = extract_score(parse_work(work), min_bars=2).melodies
+    (written,) = extract_score(parse_work(work), min_bars=2, expand_repeats=False).melodies
+    assert len(written.melody) < 64 * STEPS_PER_QUARTER <= len(expanded.melody)
+    # The played notes are the written ones with the repeated sections again: same pitches, more of them.
+    played, notated = expanded.melody.to_notes(), written.melody.to_notes()
+    assert len(played) > len(notated) and {n.pitch for n in played} == {n.pitch for n in notated}
+
+
+def write_abc(body: str, path: Path | None = None) -> Path:
+    """A one-tune ABC file in 4/4 with quarter-note unit length."""
+    if path is None:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp()) / "tune.abc"
+    path.write_text(f"X:1\nT:test\nM:4/4\nL:1/4\nK:C\n{body}\n")
+    return path
+
+
+def test_tune_without_repeat_marks_is_not_expanded() -> None:
+    score = parse_score_file(write_abc("CDEF|GABc|c4|]"))
+    assert not has_repeats(score)
+    (m,) = extract_score(score, min_bars=2).melodies
+    assert [(n.pitch, n.start, n.end) for n in m.melody.to_notes()] == [
+        (60, 0, 4), (62, 4, 8), (64, 8, 12), (65, 12, 16), (67, 16, 20), (69, 20, 24), (71, 24, 28), (72, 28, 32),
+        (72, 32, 48)]
+
+
+def test_ties_are_merged() -> None:
+    (m,) = extract_score(parse_score_file(write_abc("CDEF|GABc-|c2BA|G4|]")), min_bars=2).melodies
+    assert [(n.pitch, n.start, n.end) for n in m.melody.to_notes()][-4:] == [
+        (72, 28, 40), (71, 40, 44), (69, 44, 48), (67, 48, 64)]
+
+
+def test_parsing_restores_music21_beaming_even_when_threads_overlap(tmp_path: Path) -> None:
+    from music21 import stream
+
+    original = stream.Stream.makeBeams
+    path = write_abc("CDEF|GABc|c4|]", tmp_path / "tune.abc")
+    with ThreadPoolExecutor(4) as pool:
+        scores = list(pool.map(lambda _: parse_score_file(path), range(8)))
+    assert stream.Stream.makeBeams is original
+    assert all(len(s.parts[0].getElementsByClass("Measure")) == 3 for s in scores)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from melodiff.errors import MelodiffError
-from melodiff.music.extract import DUPLE_METERS
+from melodiff.music.extract import DUPLE_METERS, parse_score_file
 
 FOLK = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 NOT_MUSIC = ("demos", "theoryExercises", "leadSheet")  # examples and exercises, not repertoire
@@ -72,8 +72,7 @@ def skip_reason(work: CorpusWork) -> str | None:
 
 
 def parse_work(work: CorpusWork):
-    """The music21 score of one corpus piece, parsed from its source file. music21's own pickle cache is bypassed:
-    writing and re-reading a pickle of every piece made parsing 1.5 times slower and filled the temp folder."""
-    from music21 import converter, corpus
+    """The music21 score of one corpus piece, parsed from its source file (extract.parse_score_file)."""
+    from music21 import corpus
 
-    return converter.parseFile(corpus.getWork(work.path), number=work.number, forceSource=True, storePickle=False)
+    return parse_score_file(corpus.getWork(work.path), work.number)
