@@ -206,3 +206,18 @@ def test_parsing_restores_music21_beaming_even_when_threads_overlap(tmp_path: Pa
         scores = list(pool.map(lambda _: parse_score_file(path), range(8)))
     assert stream.Stream.makeBeams is original
     assert all(len(s.parts[0].getElementsByClass("Measure")) == 3 for s in scores)
+
+
+def test_repeat_expansion_that_takes_too_long_keeps_the_written_tune(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from melodiff.music import extract
+
+    monkeypatch.setattr(extract, "REPEAT_EXPANSION_SECONDS", 1e-4)
+    handler = signal.getsignal(signal.SIGALRM)
+    work = oneills(34)
+    timed_out = extract_score(parse_work(work), min_bars=2)
+    written = extract_score(parse_work(work), min_bars=2, expand_repeats=False)
+    assert timed_out.dropped == {"repeats not expanded in time (kept unexpanded)": 1}
+    assert [m.melody for m in timed_out.melodies] == [m.melody for m in written.melodies]
+    assert signal.getsignal(signal.SIGALRM) == handler  # the alarm handler is put back

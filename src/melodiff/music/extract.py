@@ -16,6 +16,7 @@ Rules (each also listed in docs/DATA.md):
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -277,6 +278,33 @@ def parse_score_file(path: str | Path, number: int | None = None):
         return converter.parseFile(path, number=number, forceSource=True, storePickle=False)
 
 
+REPEAT_EXPANSION_SECONDS = 10.0  # music21 took 347 s on one Aird's air with 10 repeated sections; most take < 0.5 s
+
+
+class _TookTooLong(BaseException):  # a BaseException, so that music21's own `except Exception` cannot swallow it
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _TookTooLong in the block after ``seconds`` (SIGALRM). Only in a process's main thread, where signals
+    are delivered (prepare's workers); elsewhere (the studio's request threads) the block runs unlimited."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _TookTooLong
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def has_repeats(score) -> bool:
     """True if the score has repeat barlines, repeat expressions (D.C., segno, ...) or volta brackets."""
     from music21 import bar, repeat, spanner
@@ -295,7 +323,10 @@ def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extr
     out = Extraction()
     if expand_repeats and has_repeats(score):
         try:
-            score = score.expandRepeats()
+            with _time_limit(REPEAT_EXPANSION_SECONDS):
+                score = score.expandRepeats()
+        except _TookTooLong:
+            out.dropped["repeats not expanded in time (kept unexpanded)"] += 1
         except Exception:  # music21 raises several exception types on malformed repeats
             out.dropped["repeats not expandable (kept unexpanded)"] += 1
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
