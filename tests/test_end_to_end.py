@@ -203,3 +203,16 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
     code, err = run(capsys, *argv)
     assert code == 2 and "usage:" in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+def test_encode_with_the_encoder_mean(work: Path, tmp_path: Path) -> None:
+    from melodiff.data.latents import LatentDataset
+
+    for seed in (0, 1):
+        ok(None, "encode", "--vae", work / "vae", "--data", work / "data", "--out", tmp_path / f"mean{seed}.npz",
+           "--use-mean", "--seed", seed)
+    means = [LatentDataset.load(tmp_path / f"mean{seed}.npz") for seed in (0, 1)]
+    sampled = LatentDataset.load(work / "latents.npz")
+    assert means[0].normalizer.use_mean and not sampled.normalizer.use_mean
+    np.testing.assert_array_equal(means[0].x, means[1].x)  # no sampling: the seed does not matter
+    assert means[0].x.shape == sampled.x.shape and not np.array_equal(means[0].x, sampled.x)

@@ -224,3 +224,15 @@ def test_ddim_inversion_inverts_ddim(pipe: Pipeline) -> None:
         back = ddim_sample(pipe._model_fn, pipe.schedule, x_T, None, steps=steps, clip=False)
         errors.append((back - x0).abs().max().item())
     assert errors[1] < 0.02 and errors[1] < errors[0]
+
+
+def test_encode_uses_the_encoder_mean_when_the_model_was_trained_on_means(pipe: Pipeline,
+                                                                          make_melody: MakeMelody) -> None:
+    melody = make_melody(3, 8)
+    sampled = [pipe.encode(melody, torch.Generator().manual_seed(s)) for s in (0, 1)]
+    assert not torch.equal(*sampled)  # a fresh z per call
+    means = Pipeline(pipe.vae, pipe.denoiser, pipe.schedule, replace(pipe.normalizer, use_mean=True))
+    x = [means.encode(melody, torch.Generator().manual_seed(s)) for s in (0, 1)]
+    assert torch.equal(*x)
+    _, mu, _ = pipe.vae.encode(torch.as_tensor(melody.padded().chunks()))
+    assert torch.allclose(x[0], pipe.normalizer.transform(mu))

@@ -54,7 +54,7 @@ def _cmd_encode(args: argparse.Namespace) -> None:
 
     dims = read_config(args.vae, "vae").get("trim_dims")  # set by `import-magenta --paper-dims`
     data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims,
-                          scaling=args.scaling)
+                          scaling=args.scaling, use_mean=args.use_mean)
     data.save(args.out)
     if not args.quiet:
         print(f"{len(data.x)} latents of {data.normalizer.latent_dim} kept dims (of {data.normalizer.z_size}) "
@@ -381,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma-threshold", type=float, default=1.0, help="keep dims with mean sigma below (default 1)")
     p.add_argument("--scaling", choices=["standard", "minmax"], default="standard",
                    help="standard: unit variance (default); minmax: [-1, 1] as the paper (docs/DEVIATIONS.md)")
+    p.add_argument("--use-mean", action="store_true", help="encode each chunk as the encoder mean instead of a "
+                   "sampled z (the paper's choice, default); the model remembers which")
 
     p = add("import-magenta", _cmd_import_magenta, "convert a Magenta MusicVAE 2-bar melody checkpoint into a VAE "
             "checkpoint", "examples:\n  melodiff import-magenta cat-mel_2bar_big.tar --out vae-paper --paper-dims\n"

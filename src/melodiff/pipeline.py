@@ -64,10 +64,11 @@ class Pipeline:
     # ---- latents <-> melodies ------------------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, melody: Melody, generator: torch.Generator | None = None) -> torch.Tensor:
-        """melody -> normalised latents (chunks, D), one sampled z per 2-bar chunk."""
+        """melody -> normalised latents (chunks, D), one z per 2-bar chunk: sampled, or the encoder mean for a model
+        trained on means (``normalizer.use_mean``)."""
         chunks = torch.as_tensor(melody.padded().chunks())
-        z, _, _ = self.vae.encode(chunks, generator)
-        return self.normalizer.transform(z)
+        z, mu, _ = self.vae.encode(chunks, generator)
+        return self.normalizer.transform(mu if self.normalizer.use_mean else z)
 
     @torch.no_grad()
     def decode(self, x: torch.Tensor, options: SamplingOptions = SamplingOptions(),

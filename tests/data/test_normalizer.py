@@ -82,3 +82,15 @@ def test_standard_scaling_gives_unit_variance_and_inverts(data) -> None:
     back = norm.inverse(x, torch.Generator().manual_seed(0))
     assert torch.allclose(back[:, list(norm.dims)], torch.as_tensor(z)[:, list(norm.dims)], atol=1e-4)
     assert from_dict(LatentNormalizer, json.loads(json.dumps(to_dict(norm)))) == norm
+
+
+def test_mean_latents_fill_the_dropped_dims_with_zero_and_round_trip(data) -> None:
+    z, sigma = data
+    norm = LatentNormalizer.fit(z, sigma, use_mean=True)
+    back = norm.inverse(norm.transform(z), torch.Generator().manual_seed(0))
+    assert torch.allclose(back[:, KEPT], torch.from_numpy(z[:, KEPT]), atol=1e-5)
+    assert torch.count_nonzero(back[:, [1, 4, 5, 7]]) == 0  # a collapsed dim's encoder mean
+    assert from_dict(LatentNormalizer, json.loads(json.dumps(to_dict(norm)))) == norm
+    old = to_dict(LatentNormalizer.fit(z, sigma))
+    del old["use_mean"]  # configs written before the field existed load as sampled latents
+    assert from_dict(LatentNormalizer, old).use_mean is False

@@ -55,21 +55,23 @@ class LatentDataset:
 
 
 def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshold: float = 1.0,
-                   dims: Sequence[int] | None = None, scaling: Scaling | str = Scaling.MINMAX) -> LatentDataset:
-    """Encode every melody of ``data_dir`` chunk by chunk with a *sampled* z (as the paper); fit the normaliser on
-    the train split (trimming by mean sigma < ``threshold``, or keeping ``dims`` if given, e.g. the paper's 42)."""
+                   dims: Sequence[int] | None = None, scaling: Scaling | str = Scaling.MINMAX,
+                   use_mean: bool = False) -> LatentDataset:
+    """Encode every melody of ``data_dir`` chunk by chunk with a *sampled* z (as the paper), or the encoder mean if
+    ``use_mean``; fit the normaliser on the train split (trimming by mean sigma < ``threshold``, or keeping ``dims``
+    if given, e.g. the paper's 42)."""
     melodies, index = load_melodies(data_dir)
     chunks = melody_chunks(melodies)
     lengths = np.array([len(c) for c in chunks], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     split = np.array([SPLITS.index(r["split"]) for r in index], dtype=np.int8)
     with torch.no_grad():
-        z, _, sigma = encode_chunks(vae, np.concatenate(chunks), seed=seed)
+        z, _, sigma = encode_chunks(vae, np.concatenate(chunks), seed=seed, sample=not use_mean)
     train_rows = np.repeat(split == 0, lengths)
     if dims is None:
-        normalizer = LatentNormalizer.fit(z[train_rows], sigma[train_rows], threshold, scaling)
+        normalizer = LatentNormalizer.fit(z[train_rows], sigma[train_rows], threshold, scaling, use_mean)
     else:  # fixed dims (e.g. the paper's 42 of cat-mel_2bar_big, docs/MAGENTA.md): a sigma that selects exactly them
         keep = np.isin(np.arange(z.shape[1]), dims)
-        normalizer = LatentNormalizer.fit(z[train_rows], np.where(keep, 0.0, np.inf)[None], 1.0, scaling)
+        normalizer = LatentNormalizer.fit(z[train_rows], np.where(keep, 0.0, np.inf)[None], 1.0, scaling, use_mean)
     x = normalizer.transform(z).numpy().astype(np.float32)
     return LatentDataset(x, offsets, split, normalizer)

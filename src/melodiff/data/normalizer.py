@@ -7,7 +7,8 @@ posterior-collapsed: they carry no information). Scaling uses global scalars (ne
 - ``standard`` (melodiff's default): x = (z - mean) / std, so the training data have unit variance. With min/max
   scaling our latents have a standard deviation of 0.16, which leaves most of the paper's noise schedule at a
   signal-to-noise ratio near zero (docs/DEVIATIONS.md); unit variance is what the schedule was designed for.
-``bound`` is the largest |x| of the training data: samplers clip their x0 predictions to [-bound, bound]."""
+``bound`` is the largest |x| of the training data: samplers clip their x0 predictions to [-bound, bound].
+``use_mean`` records how melodies become latents: a sampled z per chunk (the paper, default) or the encoder mean."""
 
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ class LatentNormalizer:
     scaling: Scaling = Scaling.MINMAX
     mean: float = 0.0  # mean and standard deviation of the kept training latents (used by Scaling.STANDARD)
     std: float = 1.0
+    use_mean: bool = False  # latents are encoder means (True) or sampled z (False, the paper)
 
     @classmethod
     def fit(cls, z: np.ndarray, sigma: np.ndarray, threshold: float = 1.0,
-            scaling: Scaling | str = Scaling.MINMAX) -> LatentNormalizer:
-        """z, sigma (N, Z) training latents and encoder sigmas -> a fitted normaliser."""
+            scaling: Scaling | str = Scaling.MINMAX, use_mean: bool = False) -> LatentNormalizer:
+        """z, sigma (N, Z) training latents (sampled, or the means if ``use_mean``) and encoder sigmas -> a fitted
+        normaliser."""
         if len(z) == 0:
             raise MelodiffError("cannot fit the latent normaliser on no data")
         mean_sigma = sigma.mean(0)
@@ -48,7 +51,7 @@ class LatentNormalizer:
         kept = z[:, dims]
         return cls(z_size=z.shape[1], dims=dims, low=float(kept.min()), high=float(kept.max()),
                    scaling=Scaling(scaling), mean=float(kept.mean(dtype=np.float64)),
-                   std=float(kept.std(dtype=np.float64)))
+                   std=float(kept.std(dtype=np.float64)), use_mean=use_mean)
 
     @property
     def _shift_scale(self) -> tuple[float, float]:
@@ -73,8 +76,11 @@ class LatentNormalizer:
         return (z[..., list(self.dims)] - shift) / scale
 
     def inverse(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """x (..., D) -> (..., Z): un-scale, scatter into Z dims, fill the dropped dims with fresh N(0, 1) draws."""
-        z = torch.randn((*x.shape[:-1], self.z_size), generator=generator, dtype=x.dtype, device=x.device)
+        """x (..., D) -> (..., Z): un-scale, scatter into Z dims, fill the dropped (collapsed) dims as the encoder
+        would: fresh N(0, 1) draws for sampled latents, their mean 0 for ``use_mean`` latents."""
+        shape = (*x.shape[:-1], self.z_size)
+        z = (torch.zeros(shape, dtype=x.dtype, device=x.device) if self.use_mean
+             else torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device))
         shift, scale = self._shift_scale
         z[..., list(self.dims)] = x * scale + shift
         return z
