@@ -12,8 +12,9 @@ from symusic import Score, TimeSignature, Track
 
 from melodiff.errors import MelodiffError
 from melodiff.music.corpus import corpus_works, parse_work
-from melodiff.music.extract import extract_file, extract_score, has_repeats, parse_score_file, split_at_rest_chunks
+from melodiff.music.extract import extract_file, extract_score, split_at_rest_chunks
 from melodiff.music.melody import STEPS_PER_QUARTER, Melody, Note
+from melodiff.music.scores import has_repeats, parse_score_file
 
 TPQ = 480
 STEP = TPQ // 4  # ticks per 16th-note step
@@ -211,9 +212,9 @@ def test_parsing_restores_music21_beaming_even_when_threads_overlap(tmp_path: Pa
 def test_repeat_expansion_that_takes_too_long_keeps_the_written_tune(monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    from melodiff.music import extract
+    from melodiff.music import scores
 
-    monkeypatch.setattr(extract, "REPEAT_EXPANSION_SECONDS", 1e-4)
+    monkeypatch.setattr(scores, "REPEAT_EXPANSION_SECONDS", 1e-4)
     handler = signal.getsignal(signal.SIGALRM)
     work = oneills(34)
     timed_out = extract_score(parse_work(work), min_bars=2)

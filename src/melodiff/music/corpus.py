@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from melodiff.errors import MelodiffError
-from melodiff.music.extract import DUPLE_METERS, parse_score_file
+from melodiff.music.extract import DUPLE_METERS
+from melodiff.music.scores import parse_score_file
 
 FOLK = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 NOT_MUSIC = ("demos", "theoryExercises", "leadSheet")  # examples and exercises, not repertoire

@@ -15,11 +15,7 @@ Rules (each also listed in docs/DATA.md):
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +32,7 @@ from melodiff.music.melody import (
     Note,
     is_rest_chunk,
 )
+from melodiff.music.scores import expand_score_repeats, has_repeats, parse_score_file
 
 MIDI_SUFFIXES = {".mid", ".midi"}
 SCORE_SUFFIXES = {".xml", ".mxl", ".musicxml", ".abc", ".krn"}
@@ -238,81 +235,6 @@ def _key_name(ks) -> str:
     return ks.name if hasattr(ks, "tonic") else f"{ks.sharps:+d}"
 
 
-_beaming_lock = threading.Lock()
-_beaming_off = 0  # how many parses (threads) currently run with beaming switched off
-_make_beams = None  # music21's Stream.makeBeams while it is switched off
-
-
-@contextlib.contextmanager
-def _without_beaming() -> Iterator[None]:
-    """Switch off music21's automatic beaming while parsing: its ABC reader beams every part, which took half the
-    parse time, and beams are notation that melodiff never reads (pitches, onsets and durations are unchanged).
-    Thread-safe: the original method is back once the last concurrent parse has finished."""
-    global _beaming_off, _make_beams
-    from music21 import stream
-
-    with _beaming_lock:
-        if _beaming_off == 0:
-            _make_beams, stream.Stream.makeBeams = stream.Stream.makeBeams, _no_beams
-        _beaming_off += 1
-    try:
-        yield
-    finally:
-        with _beaming_lock:
-            _beaming_off -= 1
-            if _beaming_off == 0:
-                stream.Stream.makeBeams, _make_beams = _make_beams, None
-
-
-def _no_beams(self, *, inPlace: bool = False, **_):
-    return None if inPlace else self
-
-
-def parse_score_file(path: str | Path, number: int | None = None):
-    """A score file (or tune ``number`` of an ABC collection) parsed by music21, without music21's pickle cache
-    (writing and re-reading a pickle of every piece made parsing 1.5 times slower and filled the temp folder) and
-    without automatic beaming (see :func:`_without_beaming`)."""
-    from music21 import converter
-
-    with _without_beaming():
-        return converter.parseFile(path, number=number, forceSource=True, storePickle=False)
-
-
-REPEAT_EXPANSION_SECONDS = 10.0  # music21 took 347 s on one Aird's air with 10 repeated sections; most take < 0.5 s
-
-
-class _TookTooLong(BaseException):  # a BaseException, so that music21's own `except Exception` cannot swallow it
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise _TookTooLong in the block after ``seconds`` (SIGALRM). Only in a process's main thread, where signals
-    are delivered (prepare's workers); elsewhere (the studio's request threads) the block runs unlimited."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise _TookTooLong
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def has_repeats(score) -> bool:
-    """True if the score has repeat barlines, repeat expressions (D.C., segno, ...) or volta brackets."""
-    from music21 import bar, repeat, spanner
-
-    marks = (bar.Repeat, repeat.RepeatExpression, spanner.RepeatBracket)
-    return next(iter(score.recurse().getElementsByClass(marks)), None) is not None
-
-
 def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extraction:
     """Extract melodies from a music21 Score (one per part), expanding repeats where the score has them.
 
@@ -322,13 +244,9 @@ def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extr
 
     out = Extraction()
     if expand_repeats and has_repeats(score):
-        try:
-            with _time_limit(REPEAT_EXPANSION_SECONDS):
-                score = score.expandRepeats()
-        except _TookTooLong:
-            out.dropped["repeats not expanded in time (kept unexpanded)"] += 1
-        except Exception:  # music21 raises several exception types on malformed repeats
-            out.dropped["repeats not expandable (kept unexpanded)"] += 1
+        score, problem = expand_score_repeats(score)
+        if problem:
+            out.dropped[problem] += 1
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
     for i, part in enumerate(parts):
         name = part.partName or (part.id if isinstance(part.id, str) else f"part {i}")
