@@ -216,3 +216,15 @@ def test_encode_with_the_encoder_mean(work: Path, tmp_path: Path) -> None:
     assert means[0].normalizer.use_mean and not sampled.normalizer.use_mean
     np.testing.assert_array_equal(means[0].x, means[1].x)  # no sampling: the seed does not matter
     assert means[0].x.shape == sampled.x.shape and not np.array_equal(means[0].x, sampled.x)
+
+
+def test_train_vae_on_from_the_shipped_vae(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from melodiff.pipeline import DEFAULT_MODEL
+    from melodiff.training.checkpoint import read_config
+
+    shipped = read_config(DEFAULT_MODEL / "vae", "vae")["step"]
+    ok(None, "train-vae", "--data", work / "data", "--out", tmp_path / "vae", "--init", "default",
+       "--steps", shipped + 1)
+    assert read_config(tmp_path / "vae", "vae")["step"] == shipped + 1
+    one_line_error(capsys, "train-vae", "--data", work / "data", "--out", tmp_path / "again", "--init", "default",
+                   match="already at step")

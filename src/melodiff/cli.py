@@ -31,8 +31,13 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 def _cmd_train_vae(args: argparse.Namespace) -> None:
     from melodiff.vae.train import train_vae
 
+    init = args.init
+    if init == "default":
+        from melodiff.pipeline import DEFAULT_MODEL
+
+        init = DEFAULT_MODEL / "vae"
     train_vae(args.data, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
-              progress=not args.quiet)
+              progress=not args.quiet, init=init)
     if not args.quiet:
         print(f"VAE checkpoint in {args.out}")
 
@@ -366,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="prepared dataset folder")
     p.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds a run)")
     p.add_argument("--preset", default="cpu", help="paper | magenta-small | cpu | tiny (default cpu)")
+    p.add_argument("--init", help="start a new run from this VAE checkpoint (`default`: the shipped VAE): its "
+                   "configs, weights and step, a fresh optimiser; --steps counts on from its step")
     _add_run_args(p)
 
     p = add("evaluate-vae", _cmd_evaluate_vae, "reconstruction quality of a VAE on a split")

@@ -91,6 +91,27 @@ def test_vae_checkpoint_holds_configs_and_versions(dataset: Path, tmp_path: Path
     assert not vae.training and vae.config == vae_preset("tiny")[0]
 
 
+def test_vae_init_starts_a_new_run_from_a_checkpoint(dataset: Path, tmp_path: Path) -> None:
+    base, more = tmp_path / "base", tmp_path / "more"
+    train_vae(dataset, base, "tiny", steps=4, seed=3, progress=False)
+    with pytest.raises(MelodiffError, match="already at step 4"):
+        train_vae(dataset, more, "tiny", steps=4, progress=False, init=base)
+    assert not more.exists()
+    train_vae(dataset, more, "tiny", steps=6, progress=False, init=base)
+    meta = read_config(more, "vae")
+    assert meta["step"] == 6 and meta["init"] == {"from": str(base), "step": 4}
+    assert meta["train"]["seed"] == 3  # the init's configs, not the preset's
+    with (more / "log.csv").open() as f:
+        assert [r["step"] for r in csv.DictReader(f)] == ["6"]
+    changed = [k for k, v in read_weights(more).items() if not torch.equal(v, read_weights(base)[k])]
+    assert changed  # trained on from the init's weights ...
+    fresh = tmp_path / "fresh"
+    train_vae(dataset, fresh, "tiny", steps=2, seed=3, progress=False)
+    assert any(not torch.equal(v, read_weights(fresh)[k]) for k, v in read_weights(more).items())  # ... not anew
+    train_vae(dataset, more, "tiny", steps=8, progress=False)  # resuming keeps the record of the origin
+    assert read_config(more, "vae")["init"] == {"from": str(base), "step": 4}
+
+
 def test_diffusion_resume_is_exact(latents: Path, tmp_path: Path) -> None:
     once, twice = tmp_path / "once", tmp_path / "twice"
     train_diffusion(latents, once, "tiny", steps=4, progress=False)

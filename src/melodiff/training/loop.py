@@ -57,14 +57,15 @@ def _dist_setup() -> tuple[int, int]:
 
 
 def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path, kind: str,
-          meta: dict[str, Any], progress: bool = True) -> nn.Module:
-    """Train ``model`` in place for ``config.steps`` steps, resuming from ``out/state.pt`` if present.
-    Writes ``out/`` (checkpoint, see checkpoint.py) and ``out/log.csv``. Returns the model (EMA weights if used)."""
+          meta: dict[str, Any], progress: bool = True, init_step: int = 0) -> nn.Module:
+    """Train ``model`` in place for ``config.steps`` steps, resuming from ``out/state.pt`` if present, else from
+    ``init_step`` (a run started from another checkpoint's weights). Writes ``out/`` (checkpoint, see checkpoint.py)
+    and ``out/log.csv``. Returns the model (EMA weights if used)."""
     out = Path(out)
     rank, world = _dist_setup()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(0))
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if config.ema_decay > 0 else None
-    start = 0
+    start = init_step
     state = read_train_state(out)
     if state is not None:
         if state.get("kind") != kind:

@@ -14,7 +14,7 @@ from melodiff.config import from_dict, to_dict
 from melodiff.data.chunks import training_chunks, transpose_batch
 from melodiff.data.prepare import load_melodies
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import load_module, read_config, with_overrides
+from melodiff.training.checkpoint import load_module, read_config, read_weights, with_overrides
 from melodiff.training.loop import LoopConfig, train
 from melodiff.vae.config import VAEConfig, VAETrainConfig, preset
 from melodiff.vae.loss import kl_divergence, vae_loss
@@ -30,15 +30,32 @@ def vae_lr(config: VAETrainConfig):
 
 
 def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
-              seed: int | None = None, max_seconds: float = math.inf, progress: bool = True) -> MelodyVAE:
-    """Train (or resume) a VAE on the train split of ``data_dir``; the checkpoint goes to ``out``."""
+              seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
+              init: str | Path | None = None) -> MelodyVAE:
+    """Train (or resume) a VAE on the train split of ``data_dir``; the checkpoint goes to ``out``.
+
+    ``init``: a VAE checkpoint folder (e.g. the shipped model's ``vae/``) to start a new run from: its configs,
+    weights and step, with a fresh optimiser, so its schedules (β, scheduled sampling, learning rate) go on where they
+    were and ``steps`` counts from 0 as before. For training on across sessions or fine-tuning on new data."""
     model_config, train_config = preset(preset_name)
     train_config = with_overrides(train_config, steps, seed)
     out = Path(out)
+    init_step, init_weights, origin = 0, None, None
     if (out / "config.json").exists():  # resuming: the saved configs win, so a resumed run is the same run
         meta = read_config(out, KIND)
         model_config = from_dict(VAEConfig, meta["model"])
         train_config = replace(from_dict(VAETrainConfig, meta["train"]), steps=train_config.steps)
+        origin = meta.get("init")
+    elif init is not None:
+        meta = read_config(init, KIND)
+        model_config = from_dict(VAEConfig, meta["model"])
+        train_config = replace(from_dict(VAETrainConfig, meta["train"]),
+                               steps=steps if steps is not None else train_config.steps)
+        init_step, init_weights = int(meta.get("step", 0)), read_weights(init)
+        origin = {"from": str(init), "step": init_step}
+        if train_config.steps <= init_step:
+            raise MelodiffError(f"--steps {train_config.steps}: {init} is already at step {init_step}; "
+                                f"ask for more")
     melodies, _ = load_melodies(data_dir, "train")
     chunks = torch.from_numpy(training_chunks(melodies))
     if len(chunks) == 0:
@@ -46,6 +63,8 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
     log.info("VAE training on %d chunks", len(chunks))
     torch.manual_seed(train_config.seed)
     model = MelodyVAE(model_config)
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
 
     def loss_fn(net, step, generator):
         idx = torch.randint(0, len(chunks), (train_config.batch_size,), generator=generator)
@@ -56,7 +75,9 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
                       checkpoint_every=500, seed=train_config.seed, max_seconds=max_seconds)
     meta = {"model": to_dict(model_config), "train": to_dict(train_config), "data": str(data_dir),
             "train_chunks": len(chunks)}
-    return train(model, loss_fn, loop, out, KIND, meta, progress=progress)
+    if origin is not None:
+        meta["init"] = origin
+    return train(model, loss_fn, loop, out, KIND, meta, progress=progress, init_step=init_step)
 
 
 def load_vae(folder: str | Path) -> MelodyVAE:
