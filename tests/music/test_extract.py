@@ -222,3 +222,14 @@ def test_repeat_expansion_that_takes_too_long_keeps_the_written_tune(monkeypatch
     assert timed_out.dropped == {"repeats not expanded in time (kept unexpanded)": 1}
     assert [m.melody for m in timed_out.melodies] == [m.melody for m in written.melodies]
     assert signal.getsignal(signal.SIGALRM) == handler  # the alarm handler is put back
+
+
+def test_implausibly_long_repeat_expansion_keeps_the_written_tune(monkeypatch: pytest.MonkeyPatch) -> None:
+    from melodiff.music import scores
+
+    monkeypatch.setattr(scores, "MAX_EXPANSION", 1.2)  # the reel's repeats make it 1.33 times as long
+    work = oneills(34)
+    capped = extract_score(parse_work(work), min_bars=2)
+    written = extract_score(parse_work(work), min_bars=2, expand_repeats=False)
+    assert capped.dropped == {"repeats expand to over 1.2x the written length (kept unexpanded)": 1}
+    assert [m.melody for m in capped.melodies] == [m.melody for m in written.melodies]

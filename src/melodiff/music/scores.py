@@ -78,12 +78,19 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+MAX_EXPANSION = 4.0  # music21 turned a 40-bar Aird's air into 8,184 bars; real repeats at most double or triple
+
+
 def expand_score_repeats(score) -> tuple:
     """(the score with its repeats written out, None), or (the score as written, why not) when music21 cannot
-    expand them or takes longer than ``REPEAT_EXPANSION_SECONDS``."""
+    expand them, takes longer than ``REPEAT_EXPANSION_SECONDS``, or makes it more than ``MAX_EXPANSION`` times as
+    long as written (a misread repeat structure)."""
     try:
         with _time_limit(REPEAT_EXPANSION_SECONDS):
-            return score.expandRepeats(), None
+            expanded = score.expandRepeats()
+        if expanded.highestTime > MAX_EXPANSION * max(score.highestTime, 1e-9):
+            return score, f"repeats expand to over {MAX_EXPANSION:g}x the written length (kept unexpanded)"
+        return expanded, None
     except _TookTooLong:
         return score, "repeats not expanded in time (kept unexpanded)"
     except Exception:  # music21 raises several exception types on malformed repeats
