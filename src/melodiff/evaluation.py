@@ -26,7 +26,7 @@ import torch
 from melodiff.baseline.mdn import TransformerMDN, mdn_sample
 from melodiff.diffusion.interpolation import slerp
 from melodiff.diffusion.sampling import Sampler
-from melodiff.metrics.framewise import bootstrap_standard_errors, consistency_variance, oa_statistics
+from melodiff.metrics.framewise import framewise_scores, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
 from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics, per_melody_statistics, pitch_class_histogram
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
@@ -102,12 +102,11 @@ class Evaluator:
                kept: list[Melody] | None = None) -> EvalRow:
         """Score ``melodies`` on steps [start_step, end_step); ``kept`` (default: that region of each melody) are
         the melodies the descriptive statistics describe."""
-        stats = oa_statistics(melodies, start_step, end_step)
+        stats, scores = framewise_scores(melodies, self.ground_truth, start_step, end_step, seed=self.seed)
         kept = _crop(melodies, start_step, end_step) if kept is None else kept
-        row = EvalRow(task, name, scores=consistency_variance(stats, self.ground_truth),
+        row = EvalRow(task, name, scores=scores,
                       statistics=melody_statistics(kept, self.test_pitch_classes), num_samples=len(melodies),
                       seconds=seconds, real=seconds is None, melodies=kept)
-        row.scores.update(bootstrap_standard_errors(melodies, self.ground_truth, start_step, end_step, seed=self.seed))
         row.scores["pitch_oa_mean"] = stats["pitch"].mean
         row.scores["duration_oa_mean"] = stats["duration"].mean
         if latents is not None:

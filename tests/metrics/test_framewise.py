@@ -18,6 +18,7 @@ from melodiff.metrics.framewise import (
     consistency_variance,
     frame_gaussians,
     frame_overlaps,
+    framewise_scores,
     oa_statistics,
     overlapping_area,
     overlapping_areas,
@@ -232,3 +233,14 @@ def test_bootstrap_error_is_zero_for_identical_melodies_and_shrinks_with_more() 
     assert all(many[name] < few[name] for name in few)
     for name in ("pitch_consistency_se", "duration_consistency_se"):  # far from the |·| kink: the 1/√n law
         assert many[name] == pytest.approx(few[name] / 2, rel=0.25)
+
+
+def test_framewise_scores_is_statistics_scores_and_errors_in_one_pass() -> None:
+    melodies = [*varied_melodies(9), Melody.from_notes([], 192), hand_melody()]  # one without any note
+    gt = oa_statistics(varied_melodies(30)[9:])
+    stats, scores = framewise_scores(melodies, gt, 32, 192, seed=4)
+    assert stats == oa_statistics(melodies, 32, 192)
+    se = bootstrap_standard_errors(melodies, gt, 32, 192, seed=4)
+    assert scores == {**consistency_variance(stats, gt), **se}
+    with pytest.raises(ValueError, match="no adjacent pair"):
+        framewise_scores([Melody.from_notes([], 192)], gt)

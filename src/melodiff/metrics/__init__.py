@@ -5,6 +5,7 @@ from melodiff.metrics.framewise import (
     bootstrap_standard_errors,
     consistency_variance,
     frame_overlaps,
+    framewise_scores,
     oa_statistics,
     overlapping_area,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "bootstrap_standard_errors",
     "consistency_variance",
     "frame_overlaps",
+    "framewise_scores",
     "frechet_distance",
     "histogram_distance",
     "melody_statistics",

@@ -126,6 +126,26 @@ def frame_gaussians(melody: Melody, start_step: int = 0, end_step: int | None = 
     return out
 
 
+def frame_overlaps_by_melody(
+    melodies: Iterable[Melody], start_step: int = 0, end_step: int | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`frame_overlaps` and, beside it, how many of the pooled pairs each melody contributed (int64, one entry
+    per melody, in order; 0 for a melody without a pair of non-empty frames)."""
+    pairs, counts = [], []
+    for melody in melodies:
+        g = frame_gaussians(melody, start_step, end_step)
+        both = ~np.isnan(g[:-1, 0]) & ~np.isnan(g[1:, 0]) if len(g) >= 2 else np.zeros(0, dtype=bool)
+        pairs.append(np.concatenate([g[:-1][both], g[1:][both]], axis=1) if both.any() else np.empty((0, 8)))
+        counts.append(int(both.sum()))
+    stacked = np.concatenate(pairs) if pairs else np.empty((0, 8))
+    prev, nxt = stacked[:, :4], stacked[:, 4:]
+    overlaps = {
+        "pitch": overlapping_areas(prev[:, 0], prev[:, 1], nxt[:, 0], nxt[:, 1]),
+        "duration": overlapping_areas(prev[:, 2], prev[:, 3], nxt[:, 2], nxt[:, 3]),
+    }
+    return overlaps, np.asarray(counts, dtype=np.int64)
+
+
 def frame_overlaps(
     melodies: Iterable[Melody], start_step: int = 0, end_step: int | None = None
 ) -> dict[str, np.ndarray]:
@@ -135,18 +155,7 @@ def frame_overlaps(
     at least one note onset. ``start_step`` / ``end_step`` restrict every melody to that step region (e.g. the infilled
     region); see the module docstring for all conventions.
     """
-    pairs = []
-    for melody in melodies:
-        g = frame_gaussians(melody, start_step, end_step)
-        if len(g) >= 2:
-            both = ~np.isnan(g[:-1, 0]) & ~np.isnan(g[1:, 0])
-            pairs.append(np.concatenate([g[:-1][both], g[1:][both]], axis=1))
-    stacked = np.concatenate(pairs) if pairs else np.empty((0, 8))
-    prev, nxt = stacked[:, :4], stacked[:, 4:]
-    return {
-        "pitch": overlapping_areas(prev[:, 0], prev[:, 1], nxt[:, 0], nxt[:, 1]),
-        "duration": overlapping_areas(prev[:, 2], prev[:, 3], nxt[:, 2], nxt[:, 3]),
-    }
+    return frame_overlaps_by_melody(melodies, start_step, end_step)[0]
 
 
 # ---- statistics and scores -----------------------------------------------------------------------------------------
@@ -158,15 +167,18 @@ class OAStats:
     variance: float
 
 
+def _pooled_statistics(overlaps: dict[str, np.ndarray]) -> dict[str, OAStats]:
+    if overlaps["pitch"].size == 0:
+        raise ValueError("no adjacent pair of non-empty 4-bar frames: melodies/region too short or silent")
+    return {name: OAStats(float(v.mean()), float(v.var())) for name, v in overlaps.items()}
+
+
 def oa_statistics(
     melodies: Iterable[Melody], start_step: int = 0, end_step: int | None = None
 ) -> dict[str, OAStats]:
     """{"pitch": OAStats, "duration": OAStats} over all adjacent frame pairs of ``melodies`` (see
     :func:`frame_overlaps`). Raises ValueError when no pair of non-empty frames exists."""
-    overlaps = frame_overlaps(melodies, start_step, end_step)
-    if overlaps["pitch"].size == 0:
-        raise ValueError("no adjacent pair of non-empty 4-bar frames: melodies/region too short or silent")
-    return {name: OAStats(float(v.mean()), float(v.var())) for name, v in overlaps.items()}
+    return _pooled_statistics(frame_overlaps(melodies, start_step, end_step))
 
 
 def bootstrap_standard_errors(
@@ -176,19 +188,35 @@ def bootstrap_standard_errors(
     """Bootstrap standard error of each :func:`consistency_variance` score: ``num_resamples`` resamples of the
     melodies with replacement (seeded), each scored against the fixed ``ground_truth``; returns
     {"pitch_consistency_se", ...}. Melodies without a pair of non-empty frames count (and weigh nothing)."""
-    sums = []  # per melody: [pairs, Σ pitch OA, Σ pitch OA², Σ duration OA, Σ duration OA²]
-    for melody in melodies:
-        oa = frame_overlaps([melody], start_step, end_step)
-        row = [oa["pitch"].size]
-        for name in ATTRIBUTES:
-            row += [oa[name].sum(), (oa[name] ** 2).sum()]
-        sums.append(row)
-    per_melody = np.asarray(sums, dtype=np.float64).reshape(-1, 5)
-    if per_melody[:, 0].sum() == 0:
+    overlaps, counts = frame_overlaps_by_melody(melodies, start_step, end_step)
+    return _bootstrap(overlaps, counts, ground_truth, num_resamples, seed)
+
+
+def framewise_scores(
+    melodies: Iterable[Melody], ground_truth: dict[str, OAStats], start_step: int = 0, end_step: int | None = None,
+    num_resamples: int = 500, seed: int = 0,
+) -> tuple[dict[str, OAStats], dict[str, float]]:
+    """:func:`oa_statistics` and :func:`consistency_variance` with :func:`bootstrap_standard_errors` (keys
+    "…_se"), from one pass over the melodies' frames. Returns (statistics, scores)."""
+    overlaps, counts = frame_overlaps_by_melody(melodies, start_step, end_step)
+    stats = _pooled_statistics(overlaps)
+    scores = consistency_variance(stats, ground_truth)
+    scores.update(_bootstrap(overlaps, counts, ground_truth, num_resamples, seed))
+    return stats, scores
+
+
+def _bootstrap(overlaps: dict[str, np.ndarray], counts: np.ndarray, ground_truth: dict[str, OAStats],
+               num_resamples: int, seed: int) -> dict[str, float]:
+    if counts.sum() == 0:
         raise ValueError("no adjacent pair of non-empty 4-bar frames: melodies/region too short or silent")
+    owner = np.repeat(np.arange(len(counts)), counts)  # the melody of each pooled pair
+    per_melody = np.stack([counts.astype(np.float64), *(
+        np.bincount(owner, weights=w, minlength=len(counts))
+        for name in ATTRIBUTES for w in (overlaps[name], overlaps[name] ** 2))], axis=1)
+    # per melody: [pairs, Σ pitch OA, Σ pitch OA², Σ duration OA, Σ duration OA²]
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(len(per_melody), np.full(len(per_melody), 1.0 / len(per_melody)), size=num_resamples)
-    totals = counts @ per_melody  # (resamples, 5): pooled sums of each resample
+    draws = rng.multinomial(len(per_melody), np.full(len(per_melody), 1.0 / len(per_melody)), size=num_resamples)
+    totals = draws @ per_melody  # (resamples, 5): pooled sums of each resample
     pairs = np.maximum(totals[:, 0], 1.0)
     scores: dict[str, list[float]] = {}
     for i, name in enumerate(ATTRIBUTES):
