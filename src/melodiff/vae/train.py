@@ -40,17 +40,15 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
     model_config, train_config = preset(preset_name)
     train_config = with_overrides(train_config, steps, seed)
     out = Path(out)
+    resuming = (out / "config.json").exists()
     init_step, init_weights, origin = 0, None, None
-    if (out / "config.json").exists():  # resuming: the saved configs win, so a resumed run is the same run
-        meta = read_config(out, KIND)
+    source = out if resuming else init  # resuming: the saved configs win, so a resumed run is the same run
+    if source is not None:
+        meta = read_config(source, KIND)
         model_config = from_dict(VAEConfig, meta["model"])
         train_config = replace(from_dict(VAETrainConfig, meta["train"]), steps=train_config.steps)
         origin = meta.get("init")
-    elif init is not None:
-        meta = read_config(init, KIND)
-        model_config = from_dict(VAEConfig, meta["model"])
-        train_config = replace(from_dict(VAETrainConfig, meta["train"]),
-                               steps=steps if steps is not None else train_config.steps)
+    if not resuming and init is not None:
         init_step, init_weights = int(meta.get("step", 0)), read_weights(init)
         origin = {"from": str(init), "step": init_step}
         if train_config.steps <= init_step:
