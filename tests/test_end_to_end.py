@@ -228,3 +228,21 @@ def test_train_vae_on_from_the_shipped_vae(work: Path, tmp_path: Path, capsys: p
     assert read_config(tmp_path / "vae", "vae")["step"] == shipped + 1
     one_line_error(capsys, "train-vae", "--data", work / "data", "--out", tmp_path / "again", "--init", "default",
                    match="already at step")
+
+
+def test_set_changes_a_preset_for_a_new_run(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from melodiff.training.checkpoint import read_config
+
+    vae = ("train-vae", "--data", work / "data", "--out", tmp_path / "vae", "--preset", "tiny")
+    ok(None, *vae, "--steps", 2, "--set", "train.max_beta=0.05", "--set", "model.z_size=8")
+    meta = read_config(tmp_path / "vae", "vae")
+    assert meta["train"]["max_beta"] == 0.05 and meta["model"]["z_size"] == 8
+    ok(None, *vae, "--steps", 3, "--set", "train.max_beta=0.05")  # the same command resumes
+    one_line_error(capsys, *vae, "--steps", 4, "--set", "train.max_beta=0.1", match="a run keeps its settings")
+    one_line_error(capsys, "train-vae", "--data", work / "data", "--out", tmp_path / "init", "--init", "default",
+                   "--set", "model.z_size=8", match="unknown or fixed field")
+    one_line_error(capsys, "train-diffusion", "--latents", work / "latents.npz", "--out", tmp_path / "diffusion",
+                   "--preset", "tiny", "--set", "model.heads=3", match="do not make a valid model")
+    one_line_error(capsys, "train-mdn", "--latents", work / "latents.npz", "--out", tmp_path / "mdn",
+                   "--preset", "tiny", "--set", "train.lr=-1", match="out of range")
+    assert not (tmp_path / "diffusion").exists() and not (tmp_path / "mdn").exists()

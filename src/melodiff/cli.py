@@ -37,7 +37,7 @@ def _cmd_train_vae(args: argparse.Namespace) -> None:
 
         init = DEFAULT_MODEL / "vae"
     train_vae(args.data, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
-              progress=not args.quiet, init=init)
+              progress=not args.quiet, init=init, settings=args.settings)
     if not args.quiet:
         print(f"VAE checkpoint in {args.out}")
 
@@ -79,7 +79,7 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> None:
     from melodiff.diffusion.train import train_diffusion
 
     train_diffusion(args.latents, args.out, args.preset, steps=args.steps, seed=args.seed,
-                    max_seconds=_max_seconds(args), progress=not args.quiet)
+                    max_seconds=_max_seconds(args), progress=not args.quiet, settings=args.settings)
     if not args.quiet:
         print(f"diffusion checkpoint in {args.out}")
 
@@ -88,7 +88,7 @@ def _cmd_train_mdn(args: argparse.Namespace) -> None:
     from melodiff.baseline.train import train_mdn
 
     train_mdn(args.latents, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
-              progress=not args.quiet)
+              progress=not args.quiet, settings=args.settings)
     if not args.quiet:
         print(f"TransformerMDN checkpoint in {args.out}")
 
@@ -284,6 +284,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long; rerun "
                    "the same command to resume")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="change one field of the preset's configs for a new run, e.g. --set train.lr=3e-4 "
+                   "(repeatable; the sections and fields are printed when one is wrong; a resumed run keeps its own)")
 
 
 SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,3 +69,69 @@ def save_json(config: Any, path: str | Path) -> None:
 
 def load_json(cls: type[T], path: str | Path) -> T:
     return from_dict(cls, json.loads(Path(path).read_text()))
+
+
+def apply_settings(sections: dict[str, Any], settings: Sequence[str], fixed: Sequence[str] = ()) -> dict[str, Any]:
+    """``sections`` (name -> config dataclass) with command-line settings ``section.field=value`` applied, e.g.
+    ``train.max_beta=0.05`` or ``model.z_size=64``. Values are parsed by the field's type; numbers must be finite and
+    not negative. ``fixed``: ``section.field`` names the data decides, which cannot be set."""
+    sections = dict(sections)
+    for section, name, value in _parse_settings(sections, settings, fixed):
+        sections[section] = dataclasses.replace(sections[section], **{name: value})
+    return sections
+
+
+def check_settings(sections: dict[str, Any], settings: Sequence[str], fixed: Sequence[str] = ()) -> None:
+    """Raise unless every setting already holds in ``sections`` (a resumed run keeps the configs it was made with)."""
+    for section, name, value in _parse_settings(sections, settings, fixed):
+        saved = getattr(sections[section], name)
+        if saved != value:
+            raise MelodiffError(f"--set {section}.{name}={value}: the run being resumed has {saved}; "
+                                f"a run keeps its settings, use a new --out")
+
+
+def _parse_settings(sections: dict[str, Any], settings: Sequence[str],
+                    fixed: Sequence[str]) -> list[tuple[str, str, Any]]:
+    parsed = []
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or section not in sections:
+            raise MelodiffError(f"--set {setting!r}: expected SECTION.FIELD=VALUE with SECTION one of "
+                                f"{', '.join(sections)}")
+        fields = {f.name for f in dataclasses.fields(sections[section])}
+        if name not in fields or key.strip() in fixed:
+            settable = sorted(f"{section}.{f}" for f in fields if f"{section}.{f}" not in fixed)
+            raise MelodiffError(f"--set {setting!r}: unknown or fixed field; {section} has {', '.join(settable)}")
+        hint = typing.get_type_hints(type(sections[section]))[name]
+        parsed.append((section, name, _parse_value(f"{section}.{name}", hint, text.strip())))
+    return parsed
+
+
+def _parse_value(key: str, hint: Any, text: str) -> Any:
+    try:
+        if hint is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if hint in (int, float):
+            value = hint(text)
+            if not math.isfinite(value) or value < 0 or (key.endswith((".steps", ".batch_size")) and value < 1):
+                raise MelodiffError(f"--set {key}={text}: out of range")
+            return value
+        if isinstance(hint, type) and issubclass(hint, Enum):
+            return _coerce(hint, text)
+        if hint is str:
+            return text
+    except ValueError:
+        raise MelodiffError(f"--set {key}={text}: not a valid {getattr(hint, '__name__', hint)}") from None
+    raise MelodiffError(f"--set {key}: this field cannot be set from the command line")
+
+
+def build_checked(build: Callable[[], T]) -> T:
+    """``build()`` (a model from configs that may come from ``--set``), with an invalid combination (e.g. a width
+    that the heads do not divide) reported as a MelodiffError instead of a traceback."""
+    try:
+        return build()
+    except (AssertionError, ValueError, RuntimeError) as exc:
+        raise MelodiffError(f"these settings do not make a valid model: {str(exc).splitlines()[0]}") from None

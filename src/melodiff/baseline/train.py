@@ -3,35 +3,37 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from melodiff.baseline.mdn import MDNConfig, MDNTrainConfig, TransformerMDN, mdn_loss, preset
-from melodiff.config import from_dict, to_dict
+from melodiff.baseline.mdn import MDNConfig, TransformerMDN, mdn_loss, preset
+from melodiff.config import build_checked, from_dict, to_dict
 from melodiff.data.latents import LatentDataset
 from melodiff.diffusion.train import WindowSampler
-from melodiff.training.checkpoint import load_module, read_config, with_overrides
+from melodiff.training.checkpoint import load_module, read_config, run_configs
 from melodiff.training.loop import LoopConfig, train
 
 KIND = "mdn"
 
 
 def train_mdn(latents: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
-              seed: int | None = None, max_seconds: float = math.inf, progress: bool = True) -> TransformerMDN:
-    model_config, train_config = preset(preset_name)
-    train_config = with_overrides(train_config, steps, seed)
+              seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
+              settings: Sequence[str] = ()) -> TransformerMDN:
+    """Train (or resume) the TransformerMDN baseline on ``latents``; ``settings`` as for ``train_diffusion``."""
     data = LatentDataset.load(latents)
-    model_config = replace(model_config, latent_dim=data.normalizer.latent_dim)
     out = Path(out)
-    if (out / "config.json").exists():
-        meta = read_config(out, KIND)
-        model_config = from_dict(MDNConfig, meta["model"])
-        train_config = replace(from_dict(MDNTrainConfig, meta["train"]), steps=train_config.steps)
+    resuming = (out / "config.json").exists()  # resuming: the saved configs win
+    model_config, train_config = preset(preset_name)
+    configs = run_configs({"model": model_config, "train": train_config}, steps, seed, settings,
+                          ["model.latent_dim"], read_config(out, KIND) if resuming else None, resuming)
+    model_config = replace(configs["model"], latent_dim=data.normalizer.latent_dim)
+    train_config = configs["train"]
     windows = WindowSampler(data.sequences("train"), model_config.seq_len)
     torch.manual_seed(train_config.seed)
-    model = TransformerMDN(model_config)
+    model = build_checked(lambda: TransformerMDN(model_config))
 
     def loss_fn(net, step, generator):
         x0, pad = windows.sample(train_config.batch_size, generator)

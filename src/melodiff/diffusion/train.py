@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from melodiff.config import from_dict, to_dict
+from melodiff.config import build_checked, from_dict, to_dict
 from melodiff.data.latents import LatentDataset
 from melodiff.data.normalizer import LatentNormalizer
-from melodiff.diffusion.config import DenoiserConfig, DiffusionTrainConfig, ScheduleConfig, preset
+from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig, preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.schedule import NoiseSchedule, q_sample
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import load_module, read_config, with_overrides
+from melodiff.training.checkpoint import load_module, read_config, run_configs
 from melodiff.training.loop import LoopConfig, train
 
 log = logging.getLogger(__name__)
@@ -65,22 +66,23 @@ def diffusion_loss(model: torch.nn.Module, schedule: NoiseSchedule, x0: torch.Te
 
 def train_diffusion(latents: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
                     seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
-                    vae_dir: str | None = None) -> TransformerDenoiser:
-    model_config, schedule_config, train_config = preset(preset_name)
-    train_config = with_overrides(train_config, steps, seed)
+                    vae_dir: str | None = None, settings: Sequence[str] = ()) -> TransformerDenoiser:
+    """Train (or resume) a denoiser on the latents of ``latents`` (``melodiff encode``); the checkpoint goes to
+    ``out``. ``settings``: ``--set section.field=value`` changes to the preset (``model.layers=6``,
+    ``schedule.kind=cosine``, ``train.lr=3e-4``)."""
     data = LatentDataset.load(latents)
-    model_config = replace(model_config, latent_dim=data.normalizer.latent_dim)
     out = Path(out)
-    if (out / "config.json").exists():  # resuming: the saved configs win
-        meta = read_config(out, KIND)
-        model_config = from_dict(DenoiserConfig, meta["model"])
-        schedule_config = from_dict(ScheduleConfig, meta["schedule"])
-        train_config = replace(from_dict(DiffusionTrainConfig, meta["train"]), steps=train_config.steps)
+    resuming = (out / "config.json").exists()  # resuming: the saved configs win
+    model_config, schedule_config, train_config = preset(preset_name)
+    configs = run_configs({"model": model_config, "schedule": schedule_config, "train": train_config}, steps, seed,
+                          settings, ["model.latent_dim"], read_config(out, KIND) if resuming else None, resuming)
+    model_config, schedule_config, train_config = configs["model"], configs["schedule"], configs["train"]
+    model_config = replace(model_config, latent_dim=data.normalizer.latent_dim)
     windows = WindowSampler(data.sequences("train"), model_config.seq_len)
     log.info("diffusion training on %d windows of %d latents", len(windows), model_config.seq_len)
     schedule = NoiseSchedule(schedule_config)
     torch.manual_seed(train_config.seed)
-    model = TransformerDenoiser(model_config)
+    model = build_checked(lambda: TransformerDenoiser(model_config))
 
     def loss_fn(net, step, generator):
         x0, pad = windows.sample(train_config.batch_size, generator)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import torch
 from safetensors.torch import load_file, save
 
+from melodiff.config import apply_settings, check_settings, from_dict
 from melodiff.errors import MelodiffError
 from melodiff.utils.io import atomic_write_bytes, atomic_write_text
 
 M = TypeVar("M", bound=torch.nn.Module)
-C = TypeVar("C")
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 STATE = "state.pt"
@@ -94,10 +94,24 @@ def load_module(folder: str | Path, kind: str, build: Callable[[dict[str, Any]],
     return model.eval(), meta
 
 
-def with_overrides(train_config: C, steps: int | None, seed: int | None) -> C:
-    """A training config with ``steps`` / ``seed`` replaced where given (command-line overrides of a preset)."""
-    if steps is not None:
-        train_config = replace(train_config, steps=steps)
-    if seed is not None:
-        train_config = replace(train_config, seed=seed)
-    return train_config
+def run_configs(sections: dict[str, Any], steps: int | None = None, seed: int | None = None,
+                settings: Sequence[str] = (), fixed: Sequence[str] = (), saved: dict[str, Any] | None = None,
+                resume: bool = False) -> dict[str, Any]:
+    """The configs of a training run by section (``model``, ``train``, ...), from a preset's ``sections``.
+
+    ``saved``: a checkpoint's meta whose sections replace the preset's (the run being resumed, or a checkpoint to start
+    from). ``settings`` (``--set section.field=value``) apply to a new run and must agree with a resumed one, which
+    keeps its configs; ``fixed`` names fields they may not touch. ``seed`` overrides the seed of a new run, ``steps``
+    (default: the preset's) the step count of any run."""
+    fixed = ("train.steps", "train.seed", *fixed)  # the command line sets those with --steps / --seed
+    steps = sections["train"].steps if steps is None else steps
+    if saved is not None:
+        sections = {name: from_dict(type(config), saved[name]) for name, config in sections.items()}
+    if resume:
+        check_settings(sections, settings, fixed)
+    else:
+        sections = apply_settings(sections, settings, fixed)
+        if seed is not None:
+            sections["train"] = replace(sections["train"], seed=seed)
+    sections["train"] = replace(sections["train"], steps=steps)
+    return sections

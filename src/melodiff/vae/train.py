@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from melodiff.config import from_dict, to_dict
+from melodiff.config import build_checked, from_dict, to_dict
 from melodiff.data.chunks import training_chunks, transpose_batch
 from melodiff.data.prepare import load_melodies
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import load_module, read_config, read_weights, with_overrides
+from melodiff.training.checkpoint import load_module, read_config, read_weights, run_configs
 from melodiff.training.loop import LoopConfig, train
 from melodiff.vae.config import VAEConfig, VAETrainConfig, preset
 from melodiff.vae.loss import kl_divergence, vae_loss
@@ -31,23 +32,26 @@ def vae_lr(config: VAETrainConfig):
 
 def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
               seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
-              init: str | Path | None = None) -> MelodyVAE:
+              init: str | Path | None = None, settings: Sequence[str] = ()) -> MelodyVAE:
     """Train (or resume) a VAE on the train split of ``data_dir``; the checkpoint goes to ``out``.
 
     ``init``: a VAE checkpoint folder (e.g. the shipped model's ``vae/``) to start a new run from: its configs,
     weights and step, with a fresh optimiser, so its schedules (β, scheduled sampling, learning rate) go on where they
-    were and ``steps`` counts from 0 as before. For training on across sessions or fine-tuning on new data."""
-    model_config, train_config = preset(preset_name)
-    train_config = with_overrides(train_config, steps, seed)
+    were and ``steps`` counts from 0 as before. For training on across sessions or fine-tuning on new data.
+    ``settings``: ``--set section.field=value`` changes to the preset (``train.max_beta=0.05``, ``model.z_size=64``;
+    only ``train.*`` with ``init``)."""
     out = Path(out)
     resuming = (out / "config.json").exists()
-    init_step, init_weights, origin = 0, None, None
     source = out if resuming else init  # resuming: the saved configs win, so a resumed run is the same run
-    if source is not None:
-        meta = read_config(source, KIND)
-        model_config = from_dict(VAEConfig, meta["model"])
-        train_config = replace(from_dict(VAETrainConfig, meta["train"]), steps=train_config.steps)
-        origin = meta.get("init")
+    meta = read_config(source, KIND) if source is not None else None
+    model_config, train_config = preset(preset_name)
+    fixed = ["model.num_classes", "model.steps"]  # the data's
+    if init is not None:  # the weights fix the model
+        fixed += [f"model.{f.name}" for f in fields(VAEConfig)]
+    configs = run_configs({"model": model_config, "train": train_config}, steps, seed, settings, fixed, meta,
+                          resume=resuming)
+    model_config, train_config = configs["model"], configs["train"]
+    init_step, init_weights, origin = 0, None, meta.get("init") if meta else None
     if not resuming and init is not None:
         init_step, init_weights = int(meta.get("step", 0)), read_weights(init)
         origin = {"from": str(init), "step": init_step}
@@ -60,7 +64,7 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
         raise MelodiffError(f"{data_dir}: no training chunks in the train split")
     log.info("VAE training on %d chunks", len(chunks))
     torch.manual_seed(train_config.seed)
-    model = MelodyVAE(model_config)
+    model = build_checked(lambda: MelodyVAE(model_config))
     if init_weights is not None:
         model.load_state_dict(init_weights)
 
