@@ -86,8 +86,12 @@ def check_settings(sections: dict[str, Any], settings: Sequence[str], fixed: Seq
     for section, name, value in _parse_settings(sections, settings, fixed):
         saved = getattr(sections[section], name)
         if saved != value:
-            raise MelodiffError(f"--set {section}.{name}={value}: the run being resumed has {saved}; "
+            raise MelodiffError(f"--set {section}.{name}={_shown(value)}: the run being resumed has {_shown(saved)}; "
                                 f"a run keeps its settings, use a new --out")
+
+
+def _shown(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def _parse_settings(sections: dict[str, Any], settings: Sequence[str],

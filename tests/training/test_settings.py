@@ -48,7 +48,7 @@ def test_bad_settings_are_one_line_errors(setting: str, match: str) -> None:
 def test_a_resumed_run_must_agree_with_the_settings() -> None:
     sections = apply_settings(vae_sections(), ["train.max_beta=0.05"])
     check_settings(sections, ["train.max_beta=0.05"])
-    with pytest.raises(MelodiffError, match="the run being resumed has 0.05"):
+    with pytest.raises(MelodiffError, match=r"the run being resumed has 0\.05"):
         check_settings(sections, ["train.max_beta=0.1"])
 
 
