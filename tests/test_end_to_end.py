@@ -246,3 +246,15 @@ def test_set_changes_a_preset_for_a_new_run(work: Path, tmp_path: Path, capsys: 
     one_line_error(capsys, "train-mdn", "--latents", work / "latents.npz", "--out", tmp_path / "mdn",
                    "--preset", "tiny", "--set", "train.lr=-1", match="out of range")
     assert not (tmp_path / "diffusion").exists() and not (tmp_path / "mdn").exists()
+
+
+def test_evaluate_vae(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["evaluate-vae", "--vae", str(work / "vae"), "--data", str(work / "data"), "--split", "test"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert 0 <= scores["step_accuracy"] <= 1 and scores["chunks"] > 0 and scores["kl_nats"] >= 0
+    prior = scores["prior_samples_vs_data"]
+    for name in ("data", "prior"):
+        assert set(prior[name]) == {"notes_per_bar", "pitch_range", "scale_consistency", "pitch_class_distance",
+                                    "rest_fraction"}
+    assert prior["data"]["pitch_class_distance"] == 0 and 0 <= prior["data"]["rest_fraction"] <= 1

@@ -45,10 +45,12 @@ def _cmd_train_vae(args: argparse.Namespace) -> None:
 def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
     from melodiff.data.chunks import training_chunks
     from melodiff.data.prepare import load_melodies
-    from melodiff.vae.train import evaluate_vae, load_vae
+    from melodiff.vae.train import evaluate_vae, load_vae, prior_statistics
 
     melodies, _ = load_melodies(args.data, args.split)
-    scores = evaluate_vae(load_vae(args.vae), training_chunks(melodies))
+    vae, chunks = load_vae(args.vae), training_chunks(melodies)
+    scores = evaluate_vae(vae, chunks)
+    scores["prior_samples_vs_data"] = prior_statistics(vae, chunks, seed=args.seed)
     print(json.dumps(scores, indent=2))
 
 
@@ -378,10 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "configs, weights and step, a fresh optimiser; --steps counts on from its step")
     _add_run_args(p)
 
-    p = add("evaluate-vae", _cmd_evaluate_vae, "reconstruction quality of a VAE on a split")
+    p = add("evaluate-vae", _cmd_evaluate_vae, "reconstruction quality of a VAE on a split, and what its prior "
+            "samples look like next to that split")
     p.add_argument("--vae", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    p.add_argument("--seed", type=int, default=0, help="seed of the prior samples (default 0)")
 
     p = add("encode", _cmd_encode, "encode a dataset into trimmed, normalised latents")
     p.add_argument("--vae", required=True, help="VAE checkpoint folder")

@@ -133,3 +133,23 @@ def evaluate_vae(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 512) ->
             "onset_f1": 2 * precision * recall / max(precision + recall, 1e-12), "ce_nats": ce / n, "kl_nats": kl / n,
             "kl_nats_per_dim": kl / n / model.config.z_size,
             **{f"dims_mean_sigma_below_{t}": int((sigma_sum / n < t).sum()) for t in (0.5, 0.9, 1.0)}}
+
+
+PRIOR_STATISTICS = ("notes_per_bar", "pitch_range", "scale_consistency", "pitch_class_distance", "rest_fraction")
+
+
+@torch.no_grad()
+def prior_statistics(model: MelodyVAE, chunks: np.ndarray, num: int = 1000, seed: int = 0) -> dict[str, dict]:
+    """Do samples of the prior sound like melodies? ``num`` z ~ N(0, I) decoded greedily, each 2-bar chunk taken as a
+    melody, against the chunks (N, 32) of a split: notes per bar, pitch range (semitones), scale consistency,
+    pitch-class distance to the data, rest fraction (metrics/stats.py)."""
+    from melodiff.metrics.stats import melody_statistics, pitch_class_histogram
+    from melodiff.music.melody import Melody
+
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(num, model.config.z_size, generator=generator)
+    sampled = [Melody(c) for c in model.decode(z).numpy()]
+    data = [Melody(c) for c in chunks]
+    reference = pitch_class_histogram(data)
+    return {name: {k: round(v, 4) for k, v in melody_statistics(melodies, reference).items() if k in PRIOR_STATISTICS}
+            for name, melodies in (("data", data), ("prior", sampled))}
