@@ -71,10 +71,14 @@ def load_json(cls: type[T], path: str | Path) -> T:
     return from_dict(cls, json.loads(Path(path).read_text()))
 
 
+ZERO_ALLOWED = (".transpose", ".dense_blocks")  # the integer fields that may be 0 (no transposition, no blocks)
+
+
 def apply_settings(sections: dict[str, Any], settings: Sequence[str], fixed: Sequence[str] = ()) -> dict[str, Any]:
     """``sections`` (name -> config dataclass) with command-line settings ``section.field=value`` applied, e.g.
     ``train.max_beta=0.05`` or ``model.z_size=64``. Values are parsed by the field's type; numbers must be finite and
-    not negative. ``fixed``: ``section.field`` names the data decides, which cannot be set."""
+    not negative, integers positive (but ZERO_ALLOWED). ``fixed``: ``section.field`` names the data decides, which
+    cannot be set."""
     sections = dict(sections)
     for section, name, value in _parse_settings(sections, settings, fixed):
         sections[section] = dataclasses.replace(sections[section], **{name: value})
@@ -120,7 +124,8 @@ def _parse_value(key: str, hint: Any, text: str) -> Any:
             return text.lower() in ("true", "1")
         if hint in (int, float):
             value = hint(text)
-            if not math.isfinite(value) or value < 0 or (key.endswith((".steps", ".batch_size")) and value < 1):
+            low = 1 if hint is int and not key.endswith(ZERO_ALLOWED) else 0  # counts and sizes: at least one
+            if not math.isfinite(value) or value < low:
                 raise MelodiffError(f"--set {key}={text}: out of range")
             return value
         if isinstance(hint, type) and issubclass(hint, Enum):

@@ -38,6 +38,7 @@ def test_values_take_the_field_types() -> None:
     ("train.lr=-1e-3", "out of range"),
     ("train.lr=nan", "out of range"),
     ("train.batch_size=0", "out of range"),
+    ("model.decoder_layers=0", "out of range"),
 ])
 def test_bad_settings_are_one_line_errors(setting: str, match: str) -> None:
     with pytest.raises(MelodiffError, match=match) as info:
