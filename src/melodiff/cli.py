@@ -288,7 +288,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    "the same command to resume")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="change one field of the preset's configs for a new run, e.g. --set train.lr=3e-4 "
-                   "(repeatable; the sections and fields are printed when one is wrong; a resumed run keeps its own)")
+                   "(repeatable; a wrong name prints the fields there are; resuming a run needs the same values)")
 
 
 SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)

@@ -72,17 +72,33 @@ def load_json(cls: type[T], path: str | Path) -> T:
 
 
 ZERO_ALLOWED = (".transpose", ".dense_blocks")  # the integer fields that may be 0 (no transposition, no blocks)
+AT_MOST_ONE = (".ema_decay", ".beta_rate", ".lr_decay")  # decay factors
+ABOVE_ZERO = (".lr", ".grad_clip")  # 0 would train nothing
+
+
+def check_transformer_sizes(config: Any) -> None:
+    """The sizes of a transformer config (``width``, ``heads``, ... as DenoiserConfig, MDNConfig): every integer
+    positive (``dense_blocks`` may be 0), an even ``width`` that ``heads`` divides (sinusoidal positions, attention)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, int) and value < (0 if f.name == "dense_blocks" else 1):
+            raise MelodiffError(f"{type(config).__name__}.{f.name} must be positive, got {value}")
+    if config.width % 2 or config.width % config.heads:
+        raise MelodiffError(f"{type(config).__name__}: width {config.width} must be even and divisible by heads "
+                            f"{config.heads}")
 
 
 def apply_settings(sections: dict[str, Any], settings: Sequence[str], fixed: Sequence[str] = ()) -> dict[str, Any]:
     """``sections`` (name -> config dataclass) with command-line settings ``section.field=value`` applied, e.g.
     ``train.max_beta=0.05`` or ``model.z_size=64``. Values are parsed by the field's type; numbers must be finite and
-    not negative, integers positive (but ZERO_ALLOWED). ``fixed``: ``section.field`` names the data decides, which
+    not negative, integers positive (but ZERO_ALLOWED), decay factors at most 1, lr and grad_clip above 0. All the
+    settings of a section are applied at once. ``fixed``: ``section.field`` names the data decides, which
     cannot be set."""
-    sections = dict(sections)
+    changes: dict[str, dict[str, Any]] = {}
     for section, name, value in _parse_settings(sections, settings, fixed):
-        sections[section] = dataclasses.replace(sections[section], **{name: value})
-    return sections
+        changes.setdefault(section, {})[name] = value
+    return {name: dataclasses.replace(config, **changes[name]) if name in changes else config
+            for name, config in sections.items()}
 
 
 def check_settings(sections: dict[str, Any], settings: Sequence[str], fixed: Sequence[str] = ()) -> None:
@@ -110,7 +126,8 @@ def _parse_settings(sections: dict[str, Any], settings: Sequence[str],
         fields = {f.name for f in dataclasses.fields(sections[section])}
         if name not in fields or key.strip() in fixed:
             settable = sorted(f"{section}.{f}" for f in fields if f"{section}.{f}" not in fixed)
-            raise MelodiffError(f"--set {setting!r}: unknown or fixed field; {section} has {', '.join(settable)}")
+            where = f"{section} has {', '.join(settable)}" if settable else f"nothing in {section} can be set here"
+            raise MelodiffError(f"--set {setting!r}: unknown or fixed field; {where}")
         hint = typing.get_type_hints(type(sections[section]))[name]
         parsed.append((section, name, _parse_value(f"{section}.{name}", hint, text.strip())))
     return parsed
@@ -125,7 +142,8 @@ def _parse_value(key: str, hint: Any, text: str) -> Any:
         if hint in (int, float):
             value = hint(text)
             low = 1 if hint is int and not key.endswith(ZERO_ALLOWED) else 0  # counts and sizes: at least one
-            if not math.isfinite(value) or value < low:
+            if (not math.isfinite(value) or value < low or (key.endswith(AT_MOST_ONE) and value > 1)
+                    or (key.endswith(ABOVE_ZERO) and value == 0)):
                 raise MelodiffError(f"--set {key}={text}: out of range")
             return value
         if isinstance(hint, type) and issubclass(hint, Enum):
@@ -142,5 +160,5 @@ def build_checked(build: Callable[[], T]) -> T:
     that the heads do not divide) reported as a MelodiffError instead of a traceback."""
     try:
         return build()
-    except (AssertionError, ValueError, RuntimeError) as exc:
+    except (AssertionError, ValueError, RuntimeError, OverflowError, MemoryError) as exc:
         raise MelodiffError(f"these settings do not make a valid model: {str(exc).splitlines()[0]}") from None

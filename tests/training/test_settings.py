@@ -39,6 +39,8 @@ def test_values_take_the_field_types() -> None:
     ("train.lr=nan", "out of range"),
     ("train.batch_size=0", "out of range"),
     ("model.decoder_layers=0", "out of range"),
+    ("train.beta_rate=1.5", "out of range"),
+    ("train.lr=0", "out of range"),
 ])
 def test_bad_settings_are_one_line_errors(setting: str, match: str) -> None:
     with pytest.raises(MelodiffError, match=match) as info:
@@ -59,7 +61,23 @@ def test_run_configs_steps_and_seed() -> None:
     assert (new["train"].steps, new["train"].seed, new["train"].lr) == (7, 3, 0.01)
     with pytest.raises(MelodiffError, match="unknown or fixed field"):  # --steps / --seed set those
         run_configs(sections, settings=["train.steps=9"])
-    saved = {"model": {"z_size": 8}, "train": {"lr": 0.01, "steps": 7}}
+    saved = {"model": {"z_size": 8}, "train": {"lr": 0.01, "steps": 7, "seed": 9}}
     resumed = run_configs(sections, steps=None, seed=5, saved=saved, resume=True)
     assert resumed["model"].z_size == 8 and resumed["train"].lr == 0.01
-    assert resumed["train"].seed == 0 and resumed["train"].steps == sections["train"].steps  # the saved seed
+    assert resumed["train"].seed == 9 and resumed["train"].steps == sections["train"].steps  # the saved seed
+    started = run_configs(sections, seed=5, settings=["train.transpose=0"], saved=saved)  # e.g. from --init
+    assert (started["train"].seed, started["train"].transpose, started["model"].z_size) == (5, 0, 8)
+
+
+def test_settings_of_a_section_apply_together() -> None:
+    model, schedule, _ = diffusion_preset("tiny")  # beta_end 0.05: beta_start 0.06 alone is invalid
+    sections = apply_settings({"schedule": schedule}, ["schedule.beta_start=0.06", "schedule.beta_end=0.1"])
+    assert (sections["schedule"].beta_start, sections["schedule"].beta_end) == (0.06, 0.1)
+    with pytest.raises(MelodiffError, match="BetaSchedule: unknown value 'foo'"):
+        apply_settings({"schedule": schedule}, ["schedule.kind=foo"])
+    with pytest.raises(MelodiffError, match="must be even"):  # sinusoidal embeddings need sin and cos halves
+        apply_settings({"model": model}, ["model.noise_channels=15"])
+    with pytest.raises(MelodiffError, match="divisible by heads"):
+        apply_settings({"model": model}, ["model.width=33", "model.heads=3"])
+    with pytest.raises(MelodiffError, match="nothing in model can be set"):
+        apply_settings({"model": model}, ["model.width=64"], fixed=[f"model.{f}" for f in model.__dataclass_fields__])

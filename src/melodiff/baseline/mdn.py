@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from melodiff.config import check_transformer_sizes
 from melodiff.errors import MelodiffError
 from melodiff.layers import DenseResBlock, TransformerTrunk
 
@@ -25,6 +26,9 @@ class MDNConfig:
     dense_units: int = 2048
     dense_blocks: int = 2
     components: int = 100
+
+    def __post_init__(self) -> None:
+        check_transformer_sizes(self)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from melodiff.config import check_transformer_sizes
 from melodiff.errors import MelodiffError
 
 
@@ -47,6 +48,11 @@ class DenoiserConfig:
     dense_blocks: int = 2
     noise_channels: int = 128
     noise_embedding: int = 512
+
+    def __post_init__(self) -> None:
+        check_transformer_sizes(self)
+        if self.noise_channels % 2:
+            raise MelodiffError(f"noise_channels must be even (sin and cos halves), got {self.noise_channels}")
 
 
 @dataclass(frozen=True)

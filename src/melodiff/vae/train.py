@@ -38,8 +38,8 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
     ``init``: a VAE checkpoint folder (e.g. the shipped model's ``vae/``) to start a new run from: its configs,
     weights and step, with a fresh optimiser, so its schedules (β, scheduled sampling, learning rate) go on where they
     were and ``steps`` counts from 0 as before. For training on across sessions or fine-tuning on new data.
-    ``settings``: ``--set section.field=value`` changes to the preset (``train.max_beta=0.05``, ``model.z_size=64``;
-    only ``train.*`` with ``init``)."""
+    ``settings``: ``--set section.field=value`` changes to the preset's configs (``train.max_beta=0.05``,
+    ``model.z_size=64``), or with ``init`` to its training config (``train.*`` only; ``seed`` replaces its seed)."""
     out = Path(out)
     resuming = (out / "config.json").exists()
     source = out if resuming else init  # resuming: the saved configs win, so a resumed run is the same run
