@@ -151,5 +151,6 @@ def prior_statistics(model: MelodyVAE, chunks: np.ndarray, num: int = 1000, seed
     sampled = [Melody(c) for c in model.decode(z).numpy()]
     data = [Melody(c) for c in chunks]
     reference = pitch_class_histogram(data)
-    return {name: {k: round(v, 4) for k, v in melody_statistics(melodies, reference).items() if k in PRIOR_STATISTICS}
+    return {name: {k: None if math.isnan(v) else round(v, 4)  # None (JSON null): no notes to measure
+                   for k, v in melody_statistics(melodies, reference).items() if k in PRIOR_STATISTICS}
             for name, melodies in (("data", data), ("prior", sampled))}
