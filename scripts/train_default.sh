@@ -7,7 +7,7 @@ set -euo pipefail
 data=${1:-data/folk}
 runs=${2:-runs}
 model=${3:-models/default}
-vae_steps=${VAE_STEPS:-6000}  # the shipped VAE (docs/models/default.md)
+vae_steps=${VAE_STEPS:-8000}  # the shipped VAE (docs/models/default.md)
 
 [ -f "$data/report.json" ] || melodiff prepare music21:folk --out "$data"
 melodiff train-vae --data "$data" --out "$runs/vae" --preset cpu --steps "$vae_steps"

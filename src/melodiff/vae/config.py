@@ -49,9 +49,9 @@ PRESETS: dict[str, tuple[VAEConfig, VAETrainConfig]] = {
     # cat-mel_2bar_small's shapes (magenta.js mel_2bar_small)
     "magenta-small": (VAEConfig(z_size=256, encoder_units=512, decoder_layers=2, decoder_units=256),
                       VAETrainConfig()),
-    # what ships: sized so it trains in well under an hour on 2 CPU cores (docs/models/default.md)
+    # what ships: sized so it trains in about an hour on 2 CPU cores (docs/models/default.md)
     "cpu": (VAEConfig(z_size=128, encoder_units=256, decoder_layers=2, decoder_units=256),
-            VAETrainConfig(max_beta=0.1, beta_rate=0.9995, sampling_rate=1500.0, batch_size=128, steps=6_000,
+            VAETrainConfig(max_beta=0.1, beta_rate=0.9995, sampling_rate=1500.0, batch_size=128, steps=8_000,
                            lr_decay=0.9997)),
     # for tests
     "tiny": (VAEConfig(z_size=16, encoder_units=32, decoder_layers=1, decoder_units=32),
