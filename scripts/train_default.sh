@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the default model from scratch on the music21 folk corpus, as shipped (docs/models/default.md).
 # Every step resumes: rerun the script after a crash or a stop and it continues where it was.
-# About 1 h 45 min on a 2-core CPU (measured times in docs/TUTORIAL.md). Usage:
+# About 1 h 40 min on a 2-core CPU, evaluation included (measured times in docs/TUTORIAL.md). Usage:
 #   scripts/train_default.sh [DATA_DIR] [RUNS_DIR] [MODEL_DIR]
 set -euo pipefail
 data=${1:-data/folk}
@@ -17,5 +17,5 @@ melodiff evaluate-vae --vae "$runs/vae" --data "$data" --split test
 melodiff train-diffusion --latents "$runs/latents.npz" --out "$runs/diffusion" --preset cpu
 melodiff train-mdn --latents "$runs/latents.npz" --out "$runs/mdn" --preset cpu
 melodiff bundle --vae "$runs/vae" --diffusion "$runs/diffusion" --out "$model"
-melodiff evaluate --model "$model" --data "$data" --mdn "$runs/mdn" --samplers dpm-solver:20 dpm-solver:10 ddim:50 ddpm \
+melodiff evaluate --model "$model" --data "$data" --mdn "$runs/mdn" --samplers dpm-solver:20 dpm-solver:10 ddim:20 ddim:50 ddpm \
   --out "$runs/evaluation"
