@@ -299,8 +299,8 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
     p.add_argument("--out", default="melodiff-out", help="output folder (default melodiff-out)")
     p.add_argument("-n", "--num", type=_positive_int, default=1, help=num_help)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="dpm-solver",
-                   help="ddpm (paper, 1000 steps) | ddim | dpm-solver (default, 20 steps)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="ddim",
+                   help="ddpm (paper, 1000 steps) | ddim (default) | dpm-solver (both 20 steps by default)")
     p.add_argument("--steps", type=_positive_int, default=None, help="sampling steps for ddim / dpm-solver")
     p.add_argument("--temperature", type=_nonneg_float, default=0.0, help="VAE decoder temperature (default 0)")
     p.add_argument("--tempo", type=float, default=120.0, help="MIDI tempo in quarter notes per minute")
@@ -431,8 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mdn", default=None, help="TransformerMDN checkpoint to include as a row")
     p.add_argument("-n", "--num", "--samples", dest="num", type=_positive_int, default=200,
                    help="generated sequences per row, and most test windows infilled (default 200)")
-    p.add_argument("--samplers", nargs="+", default=["dpm-solver:20", "ddpm"],
-                   help="sampler[:steps] rows (default dpm-solver:20 ddpm); the first is used for infilling")
+    p.add_argument("--samplers", nargs="+", default=["ddim:20", "ddpm"],
+                   help="sampler[:steps] rows (default ddim:20 ddpm); the first is used for infilling")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="melodiff-eval", help="folder for results.json, results.md, pianorolls.png "
                    "and statistics.png (default melodiff-eval)")

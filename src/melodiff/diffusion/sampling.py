@@ -139,5 +139,5 @@ def sample(method: Sampler | str, model_fn: ModelFn, schedule: NoiseSchedule, x_
     if method is Sampler.DDPM:
         return ddpm_sample(model_fn, schedule, x_T, generator, **kwargs)
     if method is Sampler.DDIM:
-        return ddim_sample(model_fn, schedule, x_T, generator, steps=50 if steps is None else steps, **kwargs)
+        return ddim_sample(model_fn, schedule, x_T, generator, steps=20 if steps is None else steps, **kwargs)
     return dpm_solver_sample(model_fn, schedule, x_T, generator, steps=20 if steps is None else steps, **kwargs)
