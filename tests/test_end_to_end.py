@@ -242,7 +242,7 @@ def test_set_changes_a_preset_for_a_new_run(work: Path, tmp_path: Path, capsys: 
     one_line_error(capsys, "train-vae", "--data", work / "data", "--out", tmp_path / "init", "--init", "default",
                    "--set", "model.z_size=8", match="unknown or fixed field")
     one_line_error(capsys, "train-diffusion", "--latents", work / "latents.npz", "--out", tmp_path / "diffusion",
-                   "--preset", "tiny", "--set", "model.heads=3", match="do not make a valid model")
+                   "--preset", "tiny", "--set", "model.heads=3", match="divisible by heads")
     one_line_error(capsys, "train-mdn", "--latents", work / "latents.npz", "--out", tmp_path / "mdn",
                    "--preset", "tiny", "--set", "train.lr=-1", match="out of range")
     assert not (tmp_path / "diffusion").exists() and not (tmp_path / "mdn").exists()

@@ -81,3 +81,15 @@ def test_settings_of_a_section_apply_together() -> None:
         apply_settings({"model": model}, ["model.width=33", "model.heads=3"])
     with pytest.raises(MelodiffError, match="nothing in model can be set"):
         apply_settings({"model": model}, ["model.width=64"], fixed=[f"model.{f}" for f in model.__dataclass_fields__])
+
+
+def test_a_model_that_cannot_be_built_is_a_one_line_error() -> None:
+    from melodiff.config import build_checked
+
+    def build() -> None:
+        raise RuntimeError("Trying to create tensor with negative dimension -1\nmore lines")
+
+    with pytest.raises(MelodiffError, match="do not make a valid model: Trying to create tensor") as info:
+        build_checked(build)
+    assert "\n" not in str(info.value)
+    assert build_checked(lambda: 3) == 3
