@@ -78,10 +78,10 @@ ABOVE_ZERO = (".lr", ".grad_clip")  # 0 would train nothing
 
 def check_transformer_sizes(config: Any) -> None:
     """The sizes of a transformer config (``width``, ``heads``, ... as DenoiserConfig, MDNConfig): every integer
-    positive (``dense_blocks`` may be 0), an even ``width`` that ``heads`` divides (sinusoidal positions, attention)."""
+    positive (but ZERO_ALLOWED), an even ``width`` that ``heads`` divides (sinusoidal positions, attention)."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if isinstance(value, int) and value < (0 if f.name == "dense_blocks" else 1):
+        if isinstance(value, int) and value < (0 if f".{f.name}" in ZERO_ALLOWED else 1):
             raise MelodiffError(f"{type(config).__name__}.{f.name} must be positive, got {value}")
     if config.width % 2 or config.width % config.heads:
         raise MelodiffError(f"{type(config).__name__}: width {config.width} must be even and divisible by heads "
@@ -156,8 +156,8 @@ def _parse_value(key: str, hint: Any, text: str) -> Any:
 
 
 def build_checked(build: Callable[[], T]) -> T:
-    """``build()`` (a model from configs that may come from ``--set``), with an invalid combination (e.g. a width
-    that the heads do not divide) reported as a MelodiffError instead of a traceback."""
+    """``build()`` (a model from configs that may come from ``--set``), with what the configs' own checks do not
+    catch (e.g. a size too large to allocate) reported as a MelodiffError instead of a traceback."""
     try:
         return build()
     except (AssertionError, ValueError, RuntimeError, OverflowError, MemoryError) as exc:

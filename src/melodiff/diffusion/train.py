@@ -76,8 +76,8 @@ def train_diffusion(latents: str | Path, out: str | Path, preset_name: str = "cp
     model_config, schedule_config, train_config = preset(preset_name)
     configs = run_configs({"model": model_config, "schedule": schedule_config, "train": train_config}, steps, seed,
                           settings, ["model.latent_dim"], read_config(out, KIND) if resuming else None, resuming)
-    model_config, schedule_config, train_config = configs["model"], configs["schedule"], configs["train"]
-    model_config = replace(model_config, latent_dim=data.normalizer.latent_dim)
+    schedule_config, train_config = configs["schedule"], configs["train"]
+    model_config = replace(configs["model"], latent_dim=data.normalizer.latent_dim)
     windows = WindowSampler(data.sequences("train"), model_config.seq_len)
     log.info("diffusion training on %d windows of %d latents", len(windows), model_config.seq_len)
     schedule = NoiseSchedule(schedule_config)
