@@ -10,7 +10,7 @@ model=${3:-models/default}
 # The shipped VAE trained in two stages (docs/models/default.md): the `cpu` preset to step 8,000, then on from its
 # weights with the learning rate raised back to about 1e-3 and decaying 3x slower, to step VAE_STEPS.
 vae_base_steps=8000
-vae_steps=${VAE_STEPS:-21000}
+vae_steps=${VAE_STEPS:-22000}
 
 [ -f "$data/report.json" ] || melodiff prepare music21:folk --out "$data"
 melodiff train-vae --data "$data" --out "$runs/vae-base" --preset cpu --steps "$vae_base_steps"
