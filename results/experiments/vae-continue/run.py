@@ -1,16 +1,15 @@
-"""Continue the shipped VAE (step 8,000) for more steps with other training settings; score 1,500 test chunks and
-1,500 training chunks (the same ones for every run, as results/experiments/vae-beta).
+"""Continue the shipped VAE (at step 8,000 when these runs were made; the one shipped now is at 22,000) for more
+steps with other training settings; score 1,500 test chunks and 1,500 training chunks (the same ones for every
+run, `score.py`'s `fixed_chunks`).
 
 Run from the repository root after `melodiff prepare music21:folk --out data/folk`:
     python results/experiments/vae-continue/run.py NAME STEPS [SECTION.FIELD=VALUE ...] >> results/experiments/vae-continue/results.jsonl
-STEPS counts from 0 as `train-vae --steps` does (so > 8000); NAME "shipped" with STEPS 0 only scores the shipped VAE.
+STEPS counts from 0 as `train-vae --steps` does (so > the shipped VAE's step); NAME "shipped" with STEPS 0 only scores the shipped VAE.
 Prints one JSON line: the name, the settings and `evaluate_vae`'s numbers for both splits."""
 import json, sys, time
 from importlib.resources import files
-import numpy as np
 from melodiff.vae.train import train_vae, load_vae, evaluate_vae
-from melodiff.data.prepare import load_melodies
-from melodiff.data.chunks import training_chunks
+from score import fixed_chunks  # this folder's score.py: the same chunks
 
 name, steps, settings = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 shipped = str(files("melodiff") / "models" / "default" / "vae")
@@ -23,8 +22,5 @@ elapsed = time.time() - t0
 model = load_vae(folder)
 result = {"name": name, "steps": steps, "settings": settings, "train_seconds": elapsed}
 for split in ("test", "train"):
-    chunks = training_chunks(load_melodies("data/folk", split)[0])
-    rng = np.random.default_rng(0)
-    chunks = chunks[rng.choice(len(chunks), min(1500, len(chunks)), replace=False)]
-    result[split] = evaluate_vae(model, chunks)
+    result[split] = evaluate_vae(model, fixed_chunks(split))
 print(json.dumps(result), flush=True)

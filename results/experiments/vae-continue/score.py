@@ -6,8 +6,15 @@ from melodiff.vae.train import load_vae, evaluate_vae
 from melodiff.data.prepare import load_melodies
 from melodiff.data.chunks import training_chunks
 
-chunks = training_chunks(load_melodies("data/folk", "test")[0])
-chunks = chunks[np.random.default_rng(0).choice(len(chunks), min(1500, len(chunks)), replace=False)]
-for folder in sys.argv[1:]:
-    step = json.load(open(f"{folder}/config.json"))["step"]
-    print(json.dumps({"folder": folder, "step": step, "test": evaluate_vae(load_vae(folder), chunks)}), flush=True)
+
+def fixed_chunks(split: str, num: int = 1500) -> np.ndarray:
+    """The same ``num`` chunks of ``split`` for every run (seed 0)."""
+    chunks = training_chunks(load_melodies("data/folk", split)[0])
+    return chunks[np.random.default_rng(0).choice(len(chunks), min(num, len(chunks)), replace=False)]
+
+
+if __name__ == "__main__":
+    chunks = fixed_chunks("test")
+    for folder in sys.argv[1:]:
+        step = json.load(open(f"{folder}/config.json"))["step"]
+        print(json.dumps({"folder": folder, "step": step, "test": evaluate_vae(load_vae(folder), chunks)}), flush=True)

@@ -21,6 +21,8 @@ ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Project = Callable[[torch.Tensor, float, torch.Generator | None], torch.Tensor]
 Callback = Callable[[int, int, torch.Tensor], None]
 
+FAST_STEPS = 20  # what sample() gives DDIM and DPM-Solver++ when no steps are asked for (README, Results)
+
 
 class Sampler(str, Enum):
     DDPM = "ddpm"  # ancestral, all N steps (the paper)
@@ -97,7 +99,7 @@ def ddim_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, g
 
 @torch.no_grad()
 def dpm_solver_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor,
-                      generator: torch.Generator | None, steps: int = 20, clip: bool | float | None = True,
+                      generator: torch.Generator | None, steps: int = FAST_STEPS, clip: bool | float | None = True,
                       project: Project | None = None, callback: Callback | None = None) -> torch.Tensor:
     """DPM-Solver++(2M): multistep second-order solver of the probability-flow ODE in the data (x0) prediction,
     with lambda = log(sqrt(abar) / sqrt(1 - abar)). Deterministic given x_T (``generator`` only feeds ``project``)."""
@@ -138,6 +140,5 @@ def sample(method: Sampler | str, model_fn: ModelFn, schedule: NoiseSchedule, x_
         raise MelodiffError(f"unknown sampler {method!r}: use one of {', '.join(s.value for s in Sampler)}") from None
     if method is Sampler.DDPM:
         return ddpm_sample(model_fn, schedule, x_T, generator, **kwargs)
-    if method is Sampler.DDIM:
-        return ddim_sample(model_fn, schedule, x_T, generator, steps=20 if steps is None else steps, **kwargs)
-    return dpm_solver_sample(model_fn, schedule, x_T, generator, steps=20 if steps is None else steps, **kwargs)
+    fast = ddim_sample if method is Sampler.DDIM else dpm_solver_sample
+    return fast(model_fn, schedule, x_T, generator, steps=FAST_STEPS if steps is None else steps, **kwargs)
