@@ -141,13 +141,22 @@ def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                          ("unconditional", "TransformerMDN"), ("unconditional", "Prior (N(0,1) latents)"),
                          ("infilling", "Test data"), ("infilling", "Diffusion (ddim, 5 steps)"),
                          ("infilling", "Interpolation (slerp)"), ("infilling", "Prior (N(0,1) latents)")}
+    gt = results["ground_truth"]
     for (task, name), row in rows.items():
         assert set(DESCRIPTIVE) <= set(row["statistics"]) and "pitch_consistency" in row["scores"]
+        for attr in ("pitch", "duration"):  # C and V follow from the raw values written beside them
+            raw, truth = row["scores"], gt[attr]
+            assert raw[f"{attr}_consistency"] == pytest.approx(
+                max(0.0, 1 - abs(raw[f"{attr}_oa_mean"] - truth["oa_mean"]) / truth["oa_mean"]))
+            assert raw[f"{attr}_variance"] == pytest.approx(
+                max(0.0, 1 - abs(raw[f"{attr}_oa_variance"] - truth["oa_variance"]) / truth["oa_variance"]))
         if name == "Test data":
             assert row["real"] and row["seconds"] is None and row["seconds_per_sample"] is None
         else:
             assert row["seconds_per_sample"] == pytest.approx(row["seconds"] / row["num_samples"])
-            generated = 4 if task == "unconditional" and "VAE" not in name else rows[task, "Test data"]["num_samples"]
+            windows = rows[task, "Test data"]["num_samples"]
+            generated = {"unconditional": 4 if "VAE" not in name else windows,  # windows: the test melodies here
+                         "infilling": windows if "slerp" in name else -(-4 // windows) * windows}[task]
             assert row["num_samples"] == generated
     # the test tunes are one window long, so this row's melodies are the whole reference
     assert rows["unconditional", "Test data"]["statistics"]["pitch_class_distance"] == pytest.approx(0.0, abs=1e-12)
@@ -159,9 +168,17 @@ def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     evaluator = Evaluator(Pipeline.from_pretrained(work / "model"), load_melodies(work / "data", "train")[0],
                           load_melodies(work / "data", "test")[0], seed=0)
     evaluator.unconditional(4, [(Sampler.DDIM, 5)], load_mdn(work / "mdn"))
-    evaluator.infilling(Sampler.DDIM, 5, max_items=4)
+    evaluator.infilling(Sampler.DDIM, 5, 4)
     for a, b in zip(results["rows"], evaluator.rows, strict=True):
         assert (a["scores"], a["statistics"]) == (b.to_json()["scores"], b.to_json()["statistics"])
+    # one table only: its rows, no piano-roll sheet (it shows unconditional rows)
+    ok(capsys, "evaluate", "--model", work / "model", "--data", work / "data", "--num", 4, "--samplers", "ddim:5",
+       "--tasks", "infilling", "--out", tmp_path / "infill")
+    only = json.loads((tmp_path / "infill" / "results.json").read_text())["rows"]
+    assert [(r["task"], r["name"]) for r in only] == [k for k in rows if k[0] == "infilling"]
+    assert [r["scores"] for r in only] == [rows[k]["scores"] for k in rows if k[0] == "infilling"]
+    assert not (tmp_path / "infill" / "pianorolls.png").exists()
+    assert "## Unconditional" not in (tmp_path / "infill" / "results.md").read_text()
     one_line_error(capsys, "evaluate", "--model", work / "model", "--data", work / "data", "--out",
                    tmp_path / "x.json", match="give a folder")
     ok(capsys, "prepare", work / "src", "--out", tmp_path / "no-test", "--workers", 1, "--test", 0)

@@ -228,10 +228,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     evaluator = Evaluator(pipeline, train, test, seed=args.seed)
     samplers = [(Sampler(s.split(":")[0]), int(s.split(":")[1]) if ":" in s else None) for s in args.samplers]
     mdn = load_mdn(args.mdn) if args.mdn else None
-    evaluator.unconditional(args.num, samplers, mdn)
-    evaluator.infilling(samplers[0][0], samplers[0][1], max_items=args.num)
+    if "unconditional" in args.tasks:
+        evaluator.unconditional(args.num, samplers, mdn)
+    if "infilling" in args.tasks:
+        evaluator.infilling(samplers[0][0], samplers[0][1], args.num)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
-                "num_samples": args.num, "samplers": args.samplers, "seed": args.seed}
+                "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed}
     paths = write_results(evaluator, args.out, settings)
     if not args.quiet:
         print(paths[1].read_text())  # results.md
@@ -430,9 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="prepared dataset (train = ground truth, test = real music)")
     p.add_argument("--mdn", default=None, help="TransformerMDN checkpoint to include as a row")
     p.add_argument("-n", "--num", "--samples", dest="num", type=_positive_int, default=200,
-                   help="generated sequences per row, and most test windows infilled (default 200)")
+                   help="generated sequences per row (default 200); infilling uses at most this many test windows "
+                   "and infills each several times when there are fewer")
     p.add_argument("--samplers", nargs="+", default=["ddim:20", "ddpm"],
                    help="sampler[:steps] rows (default ddim:20 ddpm); the first is used for infilling")
+    p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],
+                   default=["unconditional", "infilling"], help="which tables (default both)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="melodiff-eval", help="folder for results.json, results.md, pianorolls.png "
                    "and statistics.png (default melodiff-eval)")

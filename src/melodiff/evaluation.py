@@ -99,16 +99,18 @@ class Evaluator:
     # ---- helpers ---------------------------------------------------------------------------------------------------
     def _score(self, task: Task, name: str, melodies: list[Melody], latents: np.ndarray | None,
                seconds: float | None, start_step: int = 0, end_step: int | None = None,
-               kept: list[Melody] | None = None) -> EvalRow:
+               kept: list[Melody] | None = None, groups: list[int] | None = None) -> EvalRow:
         """Score ``melodies`` on steps [start_step, end_step); ``kept`` (default: that region of each melody) are
-        the melodies the descriptive statistics describe."""
-        stats, scores = framewise_scores(melodies, self.ground_truth, start_step, end_step, seed=self.seed)
+        the melodies the descriptive statistics describe; ``groups``: see metrics.framewise.framewise_scores."""
+        stats, scores = framewise_scores(melodies, self.ground_truth, start_step, end_step, seed=self.seed,
+                                         groups=groups)
         kept = _crop(melodies, start_step, end_step) if kept is None else kept
         row = EvalRow(task, name, scores=scores,
                       statistics=melody_statistics(kept, self.test_pitch_classes), num_samples=len(melodies),
                       seconds=seconds, real=seconds is None, melodies=kept)
-        row.scores["pitch_oa_mean"] = stats["pitch"].mean
-        row.scores["duration_oa_mean"] = stats["duration"].mean
+        for name in ("pitch", "duration"):  # the raw μ_OA and σ²_OA behind C and V (ground truth: results.json)
+            row.scores[f"{name}_oa_mean"] = stats[name].mean
+            row.scores[f"{name}_oa_variance"] = stats[name].variance
         if latents is not None:
             flat = latents.reshape(-1, latents.shape[-1])
             row.scores["latent_fd"] = frechet_distance(self.test_flat, flat)
@@ -162,10 +164,11 @@ class Evaluator:
         return [Melody.from_chunks(t) for t in tokens.view(z.shape[0], z.shape[1], -1)]
 
     # ---- infilling -------------------------------------------------------------------------------------------------
-    def infilling(self, sampler: Sampler, steps: int | None, length: int | None = None,
-                  max_items: int = 200) -> None:
-        """Windows of ``length`` chunks (hop length/2) from the test melodies; keep the first and last quarter,
-        regenerate the middle half (the paper: keep latents 0-7 and 24-31 of 32)."""
+    def infilling(self, sampler: Sampler, steps: int | None, num_samples: int = 200, length: int | None = None) -> None:
+        """Windows of ``length`` chunks (hop length/2) from the test melodies, at most ``num_samples`` of them; keep the
+        first and last quarter, regenerate the middle half (the paper: keep latents 0-7 and 24-31 of 32). When there
+        are fewer windows than ``num_samples``, the random rows infill each window several times (ceil(num_samples /
+        windows)) and their bootstrap errors resample whole windows (metrics/framewise.py)."""
         p = self.pipeline
         length = length or p.window_chunks
         q = length // 4
@@ -174,12 +177,15 @@ class Evaluator:
             chunks = m.padded().chunks()
             for s in range(0, len(chunks) - length + 1, max(length // 2, 1)):
                 windows.append((chunks[s:s + length], lat[s:s + length]))
-        windows = windows[:max_items]
+        windows = windows[:num_samples]
         if not windows:
             log.warning("no test melody has %d chunks: infilling not evaluated", length)
             return
         real = [Melody.from_chunks(c) for c, _ in windows]
         known = torch.stack([lat for _, lat in windows])
+        repeats = -(-num_samples // len(windows))
+        groups = torch.arange(len(windows)).repeat_interleave(repeats).tolist()
+        known_repeated = known.repeat_interleave(repeats, 0)
         mask = torch.ones(length)
         mask[q:length - q] = 0
         region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
@@ -187,11 +193,13 @@ class Evaluator:
         t0 = time.perf_counter()
         options = SamplingOptions(sampler=sampler, steps=steps)
         g = self._generator()
-        x = p.sample_latents(length, len(known), options, g, known=known, mask=mask)
+        x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask)
         melodies = p.decode(x, options, g)
         label = f"Diffusion ({sampler.value}{'' if sampler is Sampler.DDPM else f', {steps} steps'})"
-        self._score("infilling", label, melodies, x[:, q:length - q].numpy(), time.perf_counter() - t0, *region)
-        # Interpolation baseline: slerp between the full-z latents either side of the gap.
+        self._score("infilling", label, melodies, x[:, q:length - q].numpy(), time.perf_counter() - t0, *region,
+                    groups=groups)
+        # Interpolation baseline (deterministic, once per window): slerp between the full-z latents either side of
+        # the gap.
         t0 = time.perf_counter()
         g = self._generator()
         z = p.normalizer.inverse(known, g)
@@ -202,11 +210,12 @@ class Evaluator:
         self._score("infilling", "Interpolation (slerp)", melodies, p.normalizer.transform(middle).numpy(),
                     time.perf_counter() - t0, *region)
         t0 = time.perf_counter()
-        z_prior = z.clone()
-        z_prior[:, q:length - q] = torch.randn(z[:, q:length - q].shape, generator=g)
+        z_prior = z.repeat_interleave(repeats, 0)
+        z_prior[:, q:length - q] = torch.randn(z_prior[:, q:length - q].shape, generator=g)
         melodies = self._decode_z(z_prior)
         self._score("infilling", "Prior (N(0,1) latents)", melodies,
-                    p.normalizer.transform(z_prior[:, q:length - q]).numpy(), time.perf_counter() - t0, *region)
+                    p.normalizer.transform(z_prior[:, q:length - q]).numpy(), time.perf_counter() - t0, *region,
+                    groups=groups)
 
 
 # ---- reports -------------------------------------------------------------------------------------------------------
@@ -249,8 +258,9 @@ def statistics_table(rows: list[EvalRow], task: Task) -> str:
 
 
 def results_markdown(rows: list[EvalRow], window_bars: int) -> str:
-    text = ["Framewise scores: value ± bootstrap standard error (melodies resampled, metrics/framewise.py); rows "
-            "closer than about two errors are not distinguishable with these sample sizes.\n"]
+    text = ["Framewise scores: value ± bootstrap standard error (melodies resampled; the infillings of one test "
+            "window together, metrics/framewise.py); rows closer than about two errors are not distinguishable with "
+            "these sample sizes.\n"]
     for task, heading in (("unconditional", f"Unconditional ({window_bars}-bar sequences)"),
                           ("infilling", "Infilling (middle half of test windows regenerated)")):
         if any(r.task == task for r in rows):
@@ -293,7 +303,8 @@ def draw_statistics(rows: list[EvalRow], reference_pitch_classes: np.ndarray, pn
 
 
 def write_results(evaluator: Evaluator, out: str | Path, settings: dict | None = None) -> list[Path]:
-    """Write into folder ``out`` (created): ``results.json`` ({"settings": {"window_bars", **settings}, "rows":
+    """Write into folder ``out`` (created): ``results.json`` ({"settings": {"window_bars", **settings},
+    "ground_truth": {"pitch"|"duration": {"oa_mean", "oa_variance"}} (the training split's), "rows":
     [EvalRow.to_json()]}), ``results.md`` (the tables), ``pianorolls.png`` (the first melodies of each
     unconditional row: real test melodies, then each generator) and ``statistics.png`` (:func:`draw_statistics`);
     a plot without rows to show is skipped. Every file is written atomically. Returns the paths written."""
@@ -302,7 +313,9 @@ def write_results(evaluator: Evaluator, out: str | Path, settings: dict | None =
     rows = evaluator.rows
     window_bars = evaluator.pipeline.window_chunks * BARS_PER_CHUNK
     paths = [out / "results.json", out / "results.md"]
+    ground_truth = {name: {"oa_mean": s.mean, "oa_variance": s.variance} for name, s in evaluator.ground_truth.items()}
     atomic_write_text(paths[0], json.dumps({"settings": {"window_bars": window_bars, **(settings or {})},
+                                            "ground_truth": ground_truth,
                                             "rows": [r.to_json() for r in rows]}, indent=2) + "\n")
     atomic_write_text(paths[1], results_markdown(rows, window_bars))
     sheet = [(r.name, r.melodies[:PIANO_ROLLS_PER_ROW]) for r in rows if r.task == "unconditional" and r.melodies]

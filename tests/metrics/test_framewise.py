@@ -244,3 +244,21 @@ def test_framewise_scores_is_statistics_scores_and_errors_in_one_pass() -> None:
     assert scores == {**consistency_variance(stats, gt), **se}
     with pytest.raises(ValueError, match="no adjacent pair"):
         framewise_scores([Melody.from_notes([], 192)], gt)
+
+
+def test_bootstrap_resamples_groups_whole() -> None:
+    melodies = varied_melodies(10)
+    gt = oa_statistics(varied_melodies(30)[10:])
+    alone = framewise_scores(melodies, gt, seed=5)
+    # Each melody three times, its copies one group: every resample is the ungrouped resample with each melody
+    # counted three times, so the pooled scores and their spread are the same.
+    tripled = [m for m in melodies for _ in range(3)]
+    grouped = framewise_scores(tripled, gt, seed=5, groups=[i for i in range(10) for _ in range(3)])
+    for name, stats in alone[0].items():
+        assert (grouped[0][name].mean, grouped[0][name].variance) == pytest.approx((stats.mean, stats.variance))
+    assert grouped[1] == pytest.approx(alone[1], abs=1e-12)
+    # Resampled as 30 independent melodies instead, the copies look like more data and the errors shrink.
+    loose = framewise_scores(tripled, gt, seed=5)[1]
+    assert all(loose[k] < alone[1][k] for k in loose if k.endswith("_se"))
+    with pytest.raises(ValueError, match="3 groups for 10 melodies"):
+        framewise_scores(melodies, gt, groups=[0, 1, 2])

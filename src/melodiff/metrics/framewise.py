@@ -31,14 +31,15 @@ choices:
   score 1 if the generated value is also exactly 0 and 0 otherwise.
 - **Uncertainty** (beyond the paper): :func:`bootstrap_standard_errors` resamples the *melodies* (not the pairs, which
   are correlated within a melody) with replacement and reports the standard deviation of each score over the
-  resamples, with the ground truth held fixed. Two rows whose scores differ by less than about two such errors are
-  not distinguishable with this many samples.
+  resamples, with the ground truth held fixed. Melodies that are not independent (several infillings of the same
+  test window) are resampled together as one group. Two rows whose scores differ by less than about two such errors
+  are not distinguishable with this many samples.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,29 +195,38 @@ def bootstrap_standard_errors(
 
 def framewise_scores(
     melodies: Iterable[Melody], ground_truth: dict[str, OAStats], start_step: int = 0, end_step: int | None = None,
-    num_resamples: int = 500, seed: int = 0,
+    num_resamples: int = 500, seed: int = 0, groups: Sequence[int] | None = None,
 ) -> tuple[dict[str, OAStats], dict[str, float]]:
     """:func:`oa_statistics` and :func:`consistency_variance` with :func:`bootstrap_standard_errors` (keys
-    "…_se"), from one pass over the melodies' frames. Returns (statistics, scores)."""
+    "…_se"), from one pass over the melodies' frames. Returns (statistics, scores).
+
+    ``groups`` (one int per melody): melodies that are not independent, e.g. several infillings of one test
+    window, share a group and the bootstrap resamples whole groups (default: every melody its own group)."""
     overlaps, counts = frame_overlaps_by_melody(melodies, start_step, end_step)
     stats = _pooled_statistics(overlaps)
     scores = consistency_variance(stats, ground_truth)
-    scores.update(_bootstrap(overlaps, counts, ground_truth, num_resamples, seed))
+    scores.update(_bootstrap(overlaps, counts, ground_truth, num_resamples, seed, groups))
     return stats, scores
 
 
 def _bootstrap(overlaps: dict[str, np.ndarray], counts: np.ndarray, ground_truth: dict[str, OAStats],
-               num_resamples: int, seed: int) -> dict[str, float]:
+               num_resamples: int, seed: int, groups: Sequence[int] | None = None) -> dict[str, float]:
     if counts.sum() == 0:
         raise ValueError("no adjacent pair of non-empty 4-bar frames: melodies/region too short or silent")
-    owner = np.repeat(np.arange(len(counts)), counts)  # the melody of each pooled pair
-    per_melody = np.stack([counts.astype(np.float64), *(
-        np.bincount(owner, weights=w, minlength=len(counts))
+    if groups is None:
+        groups = np.arange(len(counts))
+    elif len(groups) != len(counts):
+        raise ValueError(f"{len(groups)} groups for {len(counts)} melodies")
+    _, group = np.unique(np.asarray(groups), return_inverse=True)
+    owner = np.repeat(group, counts)  # the group of each pooled pair
+    size = int(group.max()) + 1
+    per_group = np.stack([np.bincount(group, weights=counts, minlength=size), *(
+        np.bincount(owner, weights=w, minlength=size)
         for name in ATTRIBUTES for w in (overlaps[name], overlaps[name] ** 2))], axis=1)
-    # per melody: [pairs, Σ pitch OA, Σ pitch OA², Σ duration OA, Σ duration OA²]
+    # per group: [pairs, Σ pitch OA, Σ pitch OA², Σ duration OA, Σ duration OA²]
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(per_melody), np.full(len(per_melody), 1.0 / len(per_melody)), size=num_resamples)
-    totals = draws @ per_melody  # (resamples, 5): pooled sums of each resample
+    draws = rng.multinomial(len(per_group), np.full(len(per_group), 1.0 / len(per_group)), size=num_resamples)
+    totals = draws @ per_group  # (resamples, 5): pooled sums of each resample
     pairs = np.maximum(totals[:, 0], 1.0)
     scores: dict[str, list[float]] = {}
     for i, name in enumerate(ATTRIBUTES):
