@@ -164,6 +164,16 @@ class Evaluator:
         return [Melody.from_chunks(t) for t in tokens.view(z.shape[0], z.shape[1], -1)]
 
     # ---- infilling -------------------------------------------------------------------------------------------------
+    def test_windows(self, length: int) -> list[tuple[np.ndarray, torch.Tensor]]:
+        """Every window of ``length`` chunks, hop length/2, of the test melodies: (chunks (length, 32) tokens,
+        normalised latents (length, D))."""
+        windows = []
+        for m, lat in zip(self.test, self.test_latents, strict=True):
+            chunks = m.padded().chunks()
+            for s in range(0, len(chunks) - length + 1, max(length // 2, 1)):
+                windows.append((chunks[s:s + length], lat[s:s + length]))
+        return windows
+
     def infilling(self, sampler: Sampler, steps: int | None, num_samples: int = 200, length: int | None = None) -> None:
         """Windows of ``length`` chunks (hop length/2) from the test melodies, at most ``num_samples`` of them; keep the
         first and last quarter, regenerate the middle half (the paper: keep latents 0-7 and 24-31 of 32). When there
@@ -172,12 +182,7 @@ class Evaluator:
         p = self.pipeline
         length = length or p.window_chunks
         q = length // 4
-        windows = []
-        for m, lat in zip(self.test, self.test_latents, strict=True):
-            chunks = m.padded().chunks()
-            for s in range(0, len(chunks) - length + 1, max(length // 2, 1)):
-                windows.append((chunks[s:s + length], lat[s:s + length]))
-        windows = windows[:num_samples]
+        windows = self.test_windows(length)[:num_samples]
         if not windows:
             log.warning("no test melody has %d chunks: infilling not evaluated", length)
             return

@@ -31,9 +31,7 @@ if __name__ == "__main__":
           f"{gt['duration'].mean:.4f} σ² {gt['duration'].variance:.4f}")
     length = pipe.window_chunks
     q = length // 4
-    windows = [(m.padded().chunks()[s:s + length], lat[s:s + length])
-               for m, lat in zip(evaluator.test, evaluator.test_latents)
-               for s in range(0, len(m.padded().chunks()) - length + 1, length // 2)]
+    windows = evaluator.test_windows(length)  # the windows `melodiff evaluate` infills
     region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
     known = torch.stack([lat for _, lat in windows])
     mask = torch.ones(length)

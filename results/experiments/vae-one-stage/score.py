@@ -5,16 +5,15 @@ number.
         >> results/experiments/vae-one-stage/curve.jsonl"""
 import json
 import sys
+from pathlib import Path
 
-import numpy as np
-
-from melodiff.data.chunks import training_chunks
-from melodiff.data.prepare import load_melodies
 from melodiff.vae.train import evaluate_vae, load_vae
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vae-continue"))
+from score import fixed_chunks  # vae-continue's chunk choice: the same 1,500-of-a-split rule
+
 if __name__ == "__main__":
-    chunks = training_chunks(load_melodies("data/folk", "validation")[0])
-    chunks = chunks[np.random.default_rng(0).choice(len(chunks), min(1500, len(chunks)), replace=False)]
+    chunks = fixed_chunks("validation")
     for folder in sys.argv[1:]:
         meta = json.load(open(f"{folder}/config.json"))
         scores = evaluate_vae(load_vae(folder), chunks)
