@@ -101,7 +101,7 @@ def test_infill(work: Path, tmp_path: Path, make_melody: Callable[[int, int], Me
                 capsys: pytest.CaptureFixture[str]) -> None:
     write_midi(make_melody(99, 8), tmp_path / "tune.mid")
     ok(capsys, "infill", tmp_path / "tune.mid", "--model", work / "model", "--bars", "3-4", "--png",
-       "--sampler", "ddim", "--steps", 5, "--temperature", 1, "--out", tmp_path / "out")
+       "--sampler", "ddim", "--steps", 5, "--temperature", 1, "--resample", 2, "--out", tmp_path / "out")
     filled = read_midi_melody(tmp_path / "out" / "infill_000.mid").padded().chunks()
     source = read_midi_melody(tmp_path / "tune.mid").padded().chunks()
     assert filled.shape == source.shape == (8 * STEPS_PER_BAR // CHUNK_STEPS, CHUNK_STEPS)
@@ -196,6 +196,12 @@ def test_errors_are_one_line(work: Path, tmp_path: Path, capsys: pytest.CaptureF
                    match="do not fall on 2-bar chunks")
     one_line_error(capsys, "infill", tmp_path / "tune.mid", "--model", model, "--bars", "1-2,7-10", "--out", out,
                    match="outside the melody's 8 bars")
+    one_line_error(capsys, "infill", tmp_path / "tune.mid", "--model", model, "--bars", "1-2", "--out", out,
+                   "--sampler", "dpm-solver", "--resample", 2, match="not dpm-solver")
+    one_line_error(capsys, "infill", tmp_path / "tune.mid", "--model", model, "--bars", "1-2", "--out", out,
+                   "--resample", 11, match="resample must be in 1..10")
+    one_line_error(capsys, "evaluate", "--model", model, "--data", work / "data", "--samplers", "dpm-solver:5",
+                   "--resample", 2, "--out", out, match="not dpm-solver")
     one_line_error(capsys, "infill", tmp_path / "missing.mid", "--model", model, "--bars", "1-2",
                    "--out", out, match="no such file")
     one_line_error(capsys, "train-vae", "--data", work / "data", "--out", out, "--preset", "huge",
@@ -215,7 +221,8 @@ def test_errors_are_one_line(work: Path, tmp_path: Path, capsys: pytest.CaptureF
                                   ["infill", "tune.mid", "--bars", "3-x"], ["infill", "tune.mid", "--bars", "4-3"],
                                   ["infill", "tune.mid", "--bars", "0-2"],
                                   ["evaluate", "--data", "d", "--samples", "0"], ["generate", "--sampler", "euler"],
-                                  ["generate", "--temperature", "-1"]])
+                                  ["generate", "--temperature", "-1"],
+                                  ["infill", "tune.mid", "--bars", "1-2", "--resample", "0"]])
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(capsys, *argv)
     assert code == 2 and "usage:" in err and "Traceback" not in err

@@ -190,6 +190,10 @@ def test_bad_sampler_options_raise(pipe: Pipeline) -> None:
         pipe.generate(2, options=SamplingOptions(sampler="euler"))
     with pytest.raises(MelodiffError, match="sampling steps"):
         pipe.generate(2, options=SamplingOptions(sampler=Sampler.DDIM, steps=0))
+    with pytest.raises(MelodiffError, match=r"resample must be in 1\.\.10"):
+        SamplingOptions(resample=0)
+    with pytest.raises(MelodiffError, match="not dpm-solver"):
+        SamplingOptions(sampler="dpm-solver", resample=2)
 
 
 def test_from_pretrained_needs_a_model_folder(tmp_path) -> None:

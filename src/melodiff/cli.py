@@ -120,7 +120,8 @@ def _pipeline(args: argparse.Namespace):
 def _options(args: argparse.Namespace):
     from melodiff.pipeline import SamplingOptions
 
-    return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature)
+    return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature,
+                           resample=args.resample)
 
 
 def _read_melody(path: str, track: int | None = None, quiet: bool = False):
@@ -217,6 +218,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from melodiff.data.prepare import load_melodies
     from melodiff.diffusion.sampling import Sampler
     from melodiff.evaluation import Evaluator, write_results
+    from melodiff.pipeline import SamplingOptions
 
     if Path(args.out).suffix.lower() in (".json", ".md"):
         raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")
@@ -227,13 +229,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         raise MelodiffError(f"{args.data}: the test split is empty")
     evaluator = Evaluator(pipeline, train, test, seed=args.seed)
     samplers = [(Sampler(s.split(":")[0]), int(s.split(":")[1]) if ":" in s else None) for s in args.samplers]
+    SamplingOptions(sampler=samplers[0][0], resample=args.resample)  # a bad combination fails now, not after a table
     mdn = load_mdn(args.mdn) if args.mdn else None
     if "unconditional" in args.tasks:
         evaluator.unconditional(args.num, samplers, mdn)
     if "infilling" in args.tasks:
-        evaluator.infilling(samplers[0][0], samplers[0][1], args.num)
+        evaluator.infilling(samplers[0][0], samplers[0][1], args.num, resample=args.resample)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
-                "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed}
+                "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed,
+                "resample": args.resample}
     paths = write_results(evaluator, args.out, settings)
     if not args.quiet:
         print(paths[1].read_text())  # results.md
@@ -294,6 +298,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)
+RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, bridge, generate past 32 bars): take "
+                 "every sampling step this often, 1..10 (default 1; ddim and ddpm only; costs that many times "
+                 "the time)")
 
 
 def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of variations (default 1)") -> None:
@@ -305,6 +312,7 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
                    help="ddpm (paper, 1000 steps) | ddim (default) | dpm-solver (both 20 steps by default)")
     p.add_argument("--steps", type=_positive_int, default=None, help="sampling steps for ddim / dpm-solver")
     p.add_argument("--temperature", type=_nonneg_float, default=0.0, help="VAE decoder temperature (default 0)")
+    p.add_argument("--resample", type=_positive_int, default=1, help=RESAMPLE_HELP)
     p.add_argument("--tempo", type=float, default=120.0, help="MIDI tempo in quarter notes per minute")
     p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     p.add_argument("--wav", action="store_true", help="also render WAV with FluidSynth")
@@ -436,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "and infills each several times when there are fewer")
     p.add_argument("--samplers", nargs="+", default=["ddim:20", "ddpm"],
                    help="sampler[:steps] rows (default ddim:20 ddpm); the first is used for infilling")
+    p.add_argument("--resample", type=_positive_int, default=1, help="RePaint resampling of the infilling row "
+                   "(see melodiff infill --help; default 1 = off)")
     p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],
                    default=["unconditional", "infilling"], help="which tables (default both)")
     p.add_argument("--seed", type=int, default=0)

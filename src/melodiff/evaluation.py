@@ -81,6 +81,13 @@ def _crop(melodies: list[Melody], start_step: int, end_step: int | None) -> list
     return [Melody(m.ids[start_step:end_step]) for m in melodies]
 
 
+def _diffusion_label(sampler: Sampler, steps: int | None, resample: int = 1) -> str:
+    """A table row's name: "Diffusion (ddim, 20 steps)", "Diffusion (ddpm)", "Diffusion (ddim, 20 steps,
+    resample 2)"."""
+    details = [sampler.value] + ([] if sampler is Sampler.DDPM else [f"{steps} steps"])
+    return f"Diffusion ({', '.join(details + ([f'resample {resample}'] if resample > 1 else []))})"
+
+
 class Evaluator:
     """Collects :class:`EvalRow` s in ``rows``; every generator row draws from ``torch.Generator(seed + 1)``, so the
     same seed gives the same melodies and scores (all but the wall times)."""
@@ -143,8 +150,8 @@ class Evaluator:
             g = self._generator()
             x = p.sample_latents(length, num_samples, options, g)
             melodies = p.decode(x, options, g)
-            label = f"Diffusion ({sampler.value}{'' if sampler is Sampler.DDPM else f', {steps} steps'})"
-            self._score("unconditional", label, melodies, x.numpy(), time.perf_counter() - t0)
+            self._score("unconditional", _diffusion_label(sampler, steps), melodies, x.numpy(),
+                        time.perf_counter() - t0)
         if mdn is not None:
             t0 = time.perf_counter()
             g = self._generator()
@@ -174,7 +181,8 @@ class Evaluator:
                 windows.append((chunks[s:s + length], lat[s:s + length]))
         return windows
 
-    def infilling(self, sampler: Sampler, steps: int | None, num_samples: int = 200, length: int | None = None) -> None:
+    def infilling(self, sampler: Sampler, steps: int | None, num_samples: int = 200, length: int | None = None,
+                  resample: int = 1) -> None:
         """Windows of ``length`` chunks (hop length/2) from the test melodies, at most ``num_samples`` of them; keep the
         first and last quarter, regenerate the middle half (the paper: keep latents 0-7 and 24-31 of 32). When there
         are fewer windows than ``num_samples``, the random rows infill each window several times (ceil(num_samples /
@@ -196,13 +204,12 @@ class Evaluator:
         region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
         self._score("infilling", "Test data", real, None, None, *region)
         t0 = time.perf_counter()
-        options = SamplingOptions(sampler=sampler, steps=steps)
+        options = SamplingOptions(sampler=sampler, steps=steps, resample=resample)
         g = self._generator()
         x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask)
         melodies = p.decode(x, options, g)
-        label = f"Diffusion ({sampler.value}{'' if sampler is Sampler.DDPM else f', {steps} steps'})"
-        self._score("infilling", label, melodies, x[:, q:length - q].numpy(), time.perf_counter() - t0, *region,
-                    groups=groups)
+        self._score("infilling", _diffusion_label(sampler, steps, resample), melodies, x[:, q:length - q].numpy(),
+                    time.perf_counter() - t0, *region, groups=groups)
         # Interpolation baseline (deterministic, once per window): slerp between the full-z latents either side of
         # the gap.
         t0 = time.perf_counter()

@@ -25,6 +25,7 @@ from melodiff.vae.model import MelodyVAE
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 MAX_BARS = 4096
+MAX_RESAMPLE = 10
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class SamplingOptions:
     sampler: Sampler = Sampler.DDIM  # 20 steps: the best framewise scores of the fast samplers (README, Results)
     steps: int | None = None  # None: the sampler's default (DDPM always uses all N)
     temperature: float = 0.0  # VAE decoder temperature; 0 = greedy (the paper's 0.001)
+    resample: int = 1  # RePaint: every step of a window with known latents taken this often (1 = off; ddim, ddpm)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.resample <= MAX_RESAMPLE:
+            raise MelodiffError(f"resample must be in 1..{MAX_RESAMPLE}, got {self.resample}")
+        if self.resample > 1 and self.sampler == Sampler.DPM_SOLVER:
+            raise MelodiffError("resampling works with the ddim and ddpm samplers, not dpm-solver")
 
 
 class Pipeline:
@@ -117,7 +125,7 @@ class Pipeline:
         x_T = torch.randn(known.shape, generator=generator)
         project = known_projection(known, mask) if mask.any() else None
         return sample(options.sampler, self._model_fn, self.schedule, x_T, generator, steps=options.steps,
-                      clip=self.normalizer.bound, project=project)
+                      clip=self.normalizer.bound, project=project, resample=1 if project is None else options.resample)
 
     def generate(self, num_bars: int | None = None, num_samples: int = 1, seed: int = 0,
                  options: SamplingOptions = SamplingOptions()) -> list[Melody]:

@@ -12,6 +12,7 @@ from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.infill import known_projection
 from melodiff.diffusion.sampling import Sampler, sample
 from melodiff.diffusion.schedule import NoiseSchedule
+from melodiff.errors import MelodiffError
 
 DENOISER, SCHEDULE, _ = preset("tiny")
 B, L, D = 3, 8, 4
@@ -86,3 +87,54 @@ def test_projection_noises_known_latents_to_the_current_level() -> None:
     eps = (noised - 0.3**0.5 * known[:, keep]) / 0.7**0.5
     assert torch.allclose(eps, torch.randn(known.shape, generator=torch.Generator().manual_seed(4))[:, keep],
                           atol=1e-5)
+
+
+def gaussian_eps(cov: torch.Tensor):
+    """The exact eps prediction for data ~ N(0, cov) over the L positions (one dim each): x_t ~ N(0, abar cov +
+    (1 - abar) I), so E[eps | x_t] = sqrt(1 - abar) (abar cov + (1 - abar) I)^-1 x_t."""
+
+    def model_fn(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        a = level[0].double() ** 2
+        prec = torch.linalg.inv(a * cov + (1 - a) * torch.eye(len(cov), dtype=torch.float64))
+        return ((1 - a).sqrt() * x.double()[..., 0] @ prec)[..., None].to(x.dtype)
+
+    return model_fn
+
+
+def test_resampling_moves_infills_towards_the_true_conditional() -> None:
+    """Two positions with correlation 0.9, the first known (1.5): the exact conditional of the second has mean 1.35.
+    Plain replacement infilling with an exact model falls well short (0.67 with DDIM 20); RePaint resampling closes
+    the gap step by step (measured: 0.94, 1.15, 1.27 for 2, 4, 8)."""
+    schedule = NoiseSchedule(preset("cpu")[1])
+    rho, n = 0.9, 2000
+    model_fn = gaussian_eps(torch.tensor([[1.0, rho], [rho, 1.0]], dtype=torch.float64))
+    known = torch.zeros(n, 2, 1)
+    known[:, 0] = 1.5
+    project = known_projection(known, torch.tensor([1, 0]))
+    means = []
+    for resample in (1, 2, 4, 8):
+        g = torch.Generator().manual_seed(0)
+        x = sample(Sampler.DDIM, model_fn, schedule, torch.randn(n, 2, 1, generator=g), g, steps=20, clip=None,
+                   project=project, resample=resample)
+        assert torch.equal(x[:, 0], known[:, 0])
+        means.append(x[:, 1].mean().item())
+    assert means == sorted(means)
+    assert abs(means[0] - rho * 1.5) > 0.5 and abs(means[-1] - rho * 1.5) < 0.15
+
+
+def test_resampling_counts_network_calls_and_rejects_dpm_solver(model, schedule) -> None:
+    calls = []
+
+    def counted(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return model(x, level)
+
+    project = known_projection(known_latents(), masks()["(L,) int"])
+    x_T = torch.randn(B, L, D, generator=torch.Generator().manual_seed(3))
+    sample(Sampler.DDIM, counted, schedule, x_T, torch.Generator().manual_seed(0), steps=6, project=project,
+           resample=3)
+    assert len(calls) == 3 * 5 + 1  # every step thrice, except the last (it lands on clean data)
+    with pytest.raises(MelodiffError, match="dpm-solver"):
+        sample(Sampler.DPM_SOLVER, model, schedule, x_T, None, steps=6, project=project, resample=2)
+    with pytest.raises(MelodiffError, match="at least 1"):
+        sample(Sampler.DDIM, model, schedule, x_T, None, steps=6, project=project, resample=0)

@@ -5,7 +5,10 @@ Lu et al. 2022 for DPM-Solver++(2M)).
 ``project(x, alpha_bar, generator) -> x`` (optional) is applied after every step with the alpha_bar the sample is
 now at; infill.py uses it to put the known latents back. Every x0 prediction is clipped to [-clip, clip] (the data
 range after normalisation; ``clip=True`` means 1.0) unless ``clip`` is False/None. ``callback(i, total, x0_pred)``
-reports progress."""
+reports progress.
+``resample`` = U > 1 (DDPM and DDIM; RePaint, Lugmayr et al. 2022) takes every step U times, noising the result back
+to the level it started from in between, so that the generated part can follow the projected known part; it costs
+U times the network calls and only matters with ``project``."""
 
 from __future__ import annotations
 
@@ -43,6 +46,25 @@ def _noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tenso
     return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
+def _renoise(x: torch.Tensor, alpha_bar_from: float, alpha_bar_to: float,
+             generator: torch.Generator | None) -> torch.Tensor:
+    """Forward process from level alpha_bar_from back to the noisier alpha_bar_to: q(x_to | x_from)."""
+    ratio = alpha_bar_to / alpha_bar_from
+    return ratio**0.5 * x + (1 - ratio) ** 0.5 * _noise(x, generator)
+
+
+def _resampled(step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor, alpha_bar: float,
+               alpha_bar_next: float, resample: int, generator: torch.Generator | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``step`` (x_t -> (x_next, x0)) taken ``resample`` times, x_next noised back to alpha_bar in between (not at
+    the last step, which lands on clean data)."""
+    if resample < 1:
+        raise MelodiffError(f"resample must be at least 1, got {resample}")
+    for _ in range(resample - 1 if alpha_bar_next < 1.0 else 0):
+        x = _renoise(step(x)[0], alpha_bar_next, alpha_bar, generator)
+    return step(x)
+
+
 def timesteps(num_steps: int, steps: int) -> list[int]:
     """``steps`` integer timesteps from N down to 1, evenly spaced (always including N and 1)."""
     if not 1 <= steps <= num_steps:
@@ -54,20 +76,22 @@ def timesteps(num_steps: int, steps: int) -> list[int]:
 @torch.no_grad()
 def ddpm_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator | None,
                 clip: bool | float | None = True, project: Project | None = None,
-                callback: Callback | None = None) -> torch.Tensor:
+                callback: Callback | None = None, resample: int = 1) -> torch.Tensor:
     """Ancestral sampling over all N steps: posterior mean from the clipped x0, sigma_t^2 = beta_t (1 - abar_{t-1}) /
     (1 - abar_t), no noise at the last step."""
     ab, betas = schedule.alpha_bar.tolist(), schedule.betas.tolist()
     x, n = x_T, schedule.num_steps
     for i, t in enumerate(range(n, 0, -1)):
-        x0 = _x0(model_fn, x, ab[t], clip)
-        coef_x0 = ab[t - 1] ** 0.5 * betas[t] / (1 - ab[t])
-        coef_xt = (1 - betas[t]) ** 0.5 * (1 - ab[t - 1]) / (1 - ab[t])
-        x = coef_x0 * x0 + coef_xt * x
-        if t > 1:
-            x = x + (betas[t] * (1 - ab[t - 1]) / (1 - ab[t])) ** 0.5 * _noise(x, generator)
-        if project is not None:
-            x = project(x, ab[t - 1], generator)
+        def step(x: torch.Tensor, t: int = t) -> tuple[torch.Tensor, torch.Tensor]:
+            x0 = _x0(model_fn, x, ab[t], clip)
+            coef_x0 = ab[t - 1] ** 0.5 * betas[t] / (1 - ab[t])
+            coef_xt = (1 - betas[t]) ** 0.5 * (1 - ab[t - 1]) / (1 - ab[t])
+            x = coef_x0 * x0 + coef_xt * x
+            if t > 1:
+                x = x + (betas[t] * (1 - ab[t - 1]) / (1 - ab[t])) ** 0.5 * _noise(x, generator)
+            return (x if project is None else project(x, ab[t - 1], generator)), x0
+
+        x, x0 = _resampled(step, x, ab[t], ab[t - 1], resample, generator)
         if callback is not None:
             callback(i + 1, n, x0)
     return x
@@ -75,8 +99,8 @@ def ddpm_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, g
 
 @torch.no_grad()
 def ddim_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator | None,
-                steps: int = 50, eta: float = 0.0, clip: bool | float | None = True, project: Project | None = None,
-                callback: Callback | None = None) -> torch.Tensor:
+                steps: int = FAST_STEPS, eta: float = 0.0, clip: bool | float | None = True,
+                project: Project | None = None, callback: Callback | None = None, resample: int = 1) -> torch.Tensor:
     """DDIM over ``steps`` timesteps; eta = 0 is deterministic given x_T, eta = 1 matches DDPM's variance."""
     ab = schedule.alpha_bar.tolist()
     ts = timesteps(schedule.num_steps, steps)
@@ -84,14 +108,17 @@ def ddim_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor, g
     for i, t in enumerate(ts):
         t_next = ts[i + 1] if i + 1 < len(ts) else 0
         a, a_next = ab[t], ab[t_next]
-        x0 = _x0(model_fn, x, a, clip)
-        eps = predict_eps(x, x0, torch.tensor(a, dtype=torch.float64))
-        sigma = eta * ((1 - a_next) / (1 - a) * (1 - a / a_next)) ** 0.5
-        x = a_next**0.5 * x0 + max(1 - a_next - sigma**2, 0.0) ** 0.5 * eps
-        if sigma > 0 and t_next > 0:
-            x = x + sigma * _noise(x, generator)
-        if project is not None:
-            x = project(x, a_next, generator)
+
+        def step(x: torch.Tensor, a: float = a, a_next: float = a_next) -> tuple[torch.Tensor, torch.Tensor]:
+            x0 = _x0(model_fn, x, a, clip)
+            eps = predict_eps(x, x0, torch.tensor(a, dtype=torch.float64))
+            sigma = eta * ((1 - a_next) / (1 - a) * (1 - a / a_next)) ** 0.5
+            x = a_next**0.5 * x0 + max(1 - a_next - sigma**2, 0.0) ** 0.5 * eps
+            if sigma > 0 and a_next < 1.0:
+                x = x + sigma * _noise(x, generator)
+            return (x if project is None else project(x, a_next, generator)), x0
+
+        x, x0 = _resampled(step, x, a, a_next, resample, generator)
         if callback is not None:
             callback(i + 1, len(ts), x0)
     return x
@@ -140,5 +167,9 @@ def sample(method: Sampler | str, model_fn: ModelFn, schedule: NoiseSchedule, x_
         raise MelodiffError(f"unknown sampler {method!r}: use one of {', '.join(s.value for s in Sampler)}") from None
     if method is Sampler.DDPM:
         return ddpm_sample(model_fn, schedule, x_T, generator, **kwargs)
-    fast = ddim_sample if method is Sampler.DDIM else dpm_solver_sample
-    return fast(model_fn, schedule, x_T, generator, steps=FAST_STEPS if steps is None else steps, **kwargs)
+    steps = FAST_STEPS if steps is None else steps
+    if method is Sampler.DDIM:
+        return ddim_sample(model_fn, schedule, x_T, generator, steps=steps, **kwargs)
+    if kwargs.pop("resample", 1) != 1:
+        raise MelodiffError("resampling works with the ddim and ddpm samplers, not dpm-solver (a multistep solver)")
+    return dpm_solver_sample(model_fn, schedule, x_T, generator, steps=steps, **kwargs)
