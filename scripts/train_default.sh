@@ -1,26 +1,20 @@
 #!/usr/bin/env bash
 # Train the default model from scratch on the music21 folk corpus, as shipped (docs/models/default.md).
 # Every step resumes: rerun the script after a crash or a stop and it continues where it was.
-# About 3 h 10 min on a 2-core CPU, evaluation included (measured times in docs/models/default.md). Usage:
+# About 2 h 55 min on a 2-core CPU, evaluation included (measured times in docs/models/default.md). Usage:
 #   scripts/train_default.sh [DATA_DIR] [RUNS_DIR] [MODEL_DIR]
 set -euo pipefail
 data=${1:-data/folk}
 runs=${2:-runs}
 model=${3:-models/default}
-# The shipped VAE trained in two stages (docs/models/default.md): the `cpu` preset to step 8,000, then on from its
-# weights with the learning rate raised back to about 1e-3 and decaying 3x slower, to step VAE_STEPS.
-vae_base_steps=8000
-vae_steps=${VAE_STEPS:-22000}
 
 [ -f "$data/report.json" ] || melodiff prepare music21:folk --out "$data"
-melodiff train-vae --data "$data" --out "$runs/vae-base" --preset cpu --steps "$vae_base_steps"
-melodiff train-vae --data "$data" --out "$runs/vae" --init "$runs/vae-base" --steps "$vae_steps" \
-  --set train.lr=0.0022 --set train.lr_decay=0.9999
+melodiff train-vae --data "$data" --out "$runs/vae" --preset cpu
 melodiff evaluate-vae --vae "$runs/vae" --data "$data" --split test
 [ -f "$runs/latents.npz" ] || melodiff encode --vae "$runs/vae" --data "$data" --out "$runs/latents.npz" \
   --sigma-threshold 0.9
 melodiff train-diffusion --latents "$runs/latents.npz" --out "$runs/diffusion" --preset cpu
 melodiff train-mdn --latents "$runs/latents.npz" --out "$runs/mdn" --preset cpu
 melodiff bundle --vae "$runs/vae" --diffusion "$runs/diffusion" --out "$model"
-melodiff evaluate --model "$model" --data "$data" --mdn "$runs/mdn" --samplers ddim:20 dpm-solver:20 dpm-solver:10 ddim:50 ddpm \
-  --out "$runs/evaluation"
+melodiff evaluate --model "$model" --data "$data" --mdn "$runs/mdn" --samples 1000 \
+  --samplers ddim:20 dpm-solver:20 dpm-solver:10 ddim:50 ddpm --out "$runs/evaluation"

@@ -49,10 +49,10 @@ PRESETS: dict[str, tuple[VAEConfig, VAETrainConfig]] = {
     # cat-mel_2bar_small's shapes (magenta.js mel_2bar_small)
     "magenta-small": (VAEConfig(z_size=256, encoder_units=512, decoder_layers=2, decoder_units=256),
                       VAETrainConfig()),
-    # what ships: sized so it trains in about an hour on 2 CPU cores (docs/models/default.md)
+    # what ships: sized so it trains in about 2 h 10 min on 2 CPU cores (docs/models/default.md)
     "cpu": (VAEConfig(z_size=128, encoder_units=256, decoder_layers=2, decoder_units=256),
-            VAETrainConfig(max_beta=0.1, beta_rate=0.9995, sampling_rate=1500.0, batch_size=128, steps=8_000,
-                           lr_decay=0.9997)),
+            VAETrainConfig(max_beta=0.1, beta_rate=0.9995, sampling_rate=1000.0, batch_size=128, steps=18_000,
+                           lr_decay=0.99993)),
     # for tests
     "tiny": (VAEConfig(z_size=16, encoder_units=32, decoder_layers=1, decoder_units=32),
              VAETrainConfig(max_beta=0.2, beta_rate=0.99, sampling_rate=0.0, batch_size=32, steps=50, lr_decay=1.0)),
