@@ -16,7 +16,7 @@ from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.infill import known_projection
 from melodiff.diffusion.interpolation import ddim_invert, slerp
-from melodiff.diffusion.sampling import Sampler, sample
+from melodiff.diffusion.sampling import Sampler, check_resample, sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
@@ -38,8 +38,7 @@ class SamplingOptions:
     def __post_init__(self) -> None:
         if not 1 <= self.resample <= MAX_RESAMPLE:
             raise MelodiffError(f"resample must be in 1..{MAX_RESAMPLE}, got {self.resample}")
-        if self.resample > 1 and self.sampler == Sampler.DPM_SOLVER:
-            raise MelodiffError("resampling works with the ddim and ddpm samplers, not dpm-solver")
+        check_resample(self.sampler, self.resample)
 
 
 class Pipeline:

@@ -8,7 +8,7 @@ range after normalisation; ``clip=True`` means 1.0) unless ``clip`` is False/Non
 reports progress.
 ``resample`` = U > 1 (DDPM and DDIM; RePaint, Lugmayr et al. 2022) takes every step U times, noising the result back
 to the level it started from in between, so that the generated part can follow the projected known part; it costs
-U times the network calls and only matters with ``project``."""
+U times the network calls and is meant for windows with ``project`` (without it, it only spends them)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ def _renoise(x: torch.Tensor, alpha_bar_from: float, alpha_bar_to: float,
     """Forward process from level alpha_bar_from back to the noisier alpha_bar_to: q(x_to | x_from)."""
     ratio = alpha_bar_to / alpha_bar_from
     return ratio**0.5 * x + (1 - ratio) ** 0.5 * _noise(x, generator)
+
+
+def check_resample(method: Sampler | str, resample: int) -> None:
+    """Resampling redoes single steps, which DPM-Solver++'s multistep history does not allow."""
+    if resample > 1 and method == Sampler.DPM_SOLVER:
+        raise MelodiffError("resampling works with the ddim and ddpm samplers, not dpm-solver (a multistep solver)")
 
 
 def _resampled(step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor, alpha_bar: float,
@@ -165,11 +171,11 @@ def sample(method: Sampler | str, model_fn: ModelFn, schedule: NoiseSchedule, x_
         method = Sampler(method)
     except ValueError:
         raise MelodiffError(f"unknown sampler {method!r}: use one of {', '.join(s.value for s in Sampler)}") from None
+    check_resample(method, kwargs.get("resample", 1))
     if method is Sampler.DDPM:
         return ddpm_sample(model_fn, schedule, x_T, generator, **kwargs)
     steps = FAST_STEPS if steps is None else steps
     if method is Sampler.DDIM:
         return ddim_sample(model_fn, schedule, x_T, generator, steps=steps, **kwargs)
-    if kwargs.pop("resample", 1) != 1:
-        raise MelodiffError("resampling works with the ddim and ddpm samplers, not dpm-solver (a multistep solver)")
+    kwargs.pop("resample", None)
     return dpm_solver_sample(model_fn, schedule, x_T, generator, steps=steps, **kwargs)
