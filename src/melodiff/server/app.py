@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from melodiff import __version__
-from melodiff.diffusion.sampling import Sampler, timesteps
+from melodiff.diffusion.sampling import FAST_STEPS, Sampler, timesteps
 from melodiff.errors import MelodiffError
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR
 from melodiff.music.midi_io import fluidsynth_available
@@ -334,8 +334,7 @@ def _planned_calls(pipeline: Pipeline, num_chunks: int, request: SamplingRequest
     if request.sampler is Sampler.DDPM:
         steps = n
     else:
-        default = 50 if request.sampler is Sampler.DDIM else 20  # melodiff.diffusion.sampling.sample's defaults
-        steps = len(timesteps(n, min(request.steps or default, n)))
+        steps = len(timesteps(n, min(request.steps or FAST_STEPS, n)))
     windows = 1 if num_chunks <= window else 1 + math.ceil((num_chunks - window) / max(window // 2, 1))
     return windows * steps
 
