@@ -2,7 +2,7 @@
 
 - cold start: ``import melodiff`` + ``Pipeline.from_pretrained`` in a fresh process;
 - the first 64-bar melody after loading, default sampler, written to a MIDI file; then 32 melodies in one batch;
-- every sampler (DPM-Solver++ 10/20, DDIM 20/50, DDPM 1000) for one melody and for the batch;
+- every sampler (DPM-Solver++ 10/20/50, DDIM 20/50, DDPM 1000) for one melody and for the batch;
 - the denoiser's achieved GFLOP/s (FLOPs counted by torch's FlopCounterMode) against this machine's measured fp32
   matmul GFLOP/s;
 - peak resident memory of the ``melodiff generate`` command (README command 1 without audio).
@@ -26,8 +26,8 @@ from melodiff.diffusion.sampling import Sampler
 from melodiff.music.midi_io import write_midi
 from melodiff.pipeline import Pipeline, SamplingOptions
 
-SAMPLERS = ((Sampler.DPM_SOLVER, 10), (Sampler.DPM_SOLVER, 20), (Sampler.DDIM, 20), (Sampler.DDIM, 50),
-            (Sampler.DDPM, None))
+SAMPLERS = ((Sampler.DPM_SOLVER, 10), (Sampler.DPM_SOLVER, 20), (Sampler.DPM_SOLVER, 50), (Sampler.DDIM, 20),
+            (Sampler.DDIM, 50), (Sampler.DDPM, None))
 
 
 def cold_start(model: str) -> float:

@@ -299,8 +299,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)
 RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, bridge, generate past 32 bars): take "
-                 "every sampling step this often, 1..10 (default 1; ddim and ddpm only; costs that many times "
-                 "the time)")
+                 "every sampling step this often, 1..10 (default 1; needs --sampler ddim or ddpm; costs that many "
+                 "times the time)")
 
 
 def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of variations (default 1)") -> None:
@@ -308,8 +308,8 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
     p.add_argument("--out", default="melodiff-out", help="output folder (default melodiff-out)")
     p.add_argument("-n", "--num", type=_positive_int, default=1, help=num_help)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="ddim",
-                   help="ddpm (paper, 1000 steps) | ddim (default) | dpm-solver (both 20 steps by default)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="dpm-solver",
+                   help="dpm-solver (default) | ddim (both 50 steps by default) | ddpm (paper, 1000 steps)")
     p.add_argument("--steps", type=_positive_int, default=None, help="sampling steps for ddim / dpm-solver")
     p.add_argument("--temperature", type=_nonneg_float, default=0.0, help="VAE decoder temperature (default 0)")
     p.add_argument("--resample", type=_positive_int, default=1, help=RESAMPLE_HELP)
@@ -442,8 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--num", "--samples", dest="num", type=_positive_int, default=200,
                    help="generated sequences per row (default 200); infilling uses at most this many test windows "
                    "and infills each several times when there are fewer")
-    p.add_argument("--samplers", nargs="+", default=["ddim:20", "ddpm"],
-                   help="sampler[:steps] rows (default ddim:20 ddpm); the first is used for infilling")
+    p.add_argument("--samplers", nargs="+", default=["dpm-solver:50", "ddpm"],
+                   help="sampler[:steps] rows (default dpm-solver:50 ddpm); the first is used for infilling")
     p.add_argument("--resample", type=_positive_int, default=1, help="RePaint resampling of the infilling row "
                    "(see melodiff infill --help; default 1 = off)")
     p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],

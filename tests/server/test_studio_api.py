@@ -120,7 +120,8 @@ def test_progress_counts_every_sampler_step(client: TestClient, run_job: RunJob)
     """The planned denoiser calls (for the progress bar) match the calls made, over several windows too."""
     jobs = client.app.state.studio.jobs
     for payload in ({"bars": 40, "sampler": "ddim", "steps": 5}, {"bars": 4, "sampler": "dpm-solver"},
-                    {"bars": 4, "sampler": "ddim"}, {"bars": 2, "sampler": "ddpm"}, {"bars": 3, "sampler": "ddim", "steps": 7}):
+                    {"bars": 4, "sampler": "ddim"}, {"bars": 4}, {"bars": 2, "sampler": "ddpm"},
+                    {"bars": 3, "sampler": "ddim", "steps": 7}):
         job = jobs.get(run_job(client, "/api/generate", payload)["id"])
         assert job.calls == job.planned_calls > 0, payload
 

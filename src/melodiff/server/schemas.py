@@ -31,7 +31,7 @@ class SamplingRequest(_Request):
 
     num_samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations to make")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="the same seed gives the same music")
-    sampler: Sampler = Field(Sampler.DDIM, description="ddpm (all schedule steps) | ddim | dpm-solver")
+    sampler: Sampler = Field(Sampler.DPM_SOLVER, description="dpm-solver (default) | ddim | ddpm (all schedule steps)")
     steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="steps for ddim / dpm-solver (default: the "
                               "sampler's); at most the model's schedule length")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="VAE decoder temperature; 0 = greedy")
