@@ -186,6 +186,17 @@ def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                    match="the test split is empty")
 
 
+def test_bad_sampling_options_fail_before_anything_runs(work: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """--resample with the default sampler (DPM-Solver++, which cannot resample): one error line naming the way out,
+    exit 2, and nothing else: no seed line, no output folder."""
+    out = tmp_path / "out"
+    code = main(["generate", "--model", str(work / "model"), "--bars", "4", "--resample", "2", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and not out.exists()
+    assert captured.err.count("\n") == 1 and "choose sampler ddim" in captured.err, captured.err
+
+
 def test_errors_are_one_line(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_midi(Melody.from_chunks([[40] + [0] * 31] * 4), tmp_path / "tune.mid")
     model, out = work / "model", tmp_path / "out"

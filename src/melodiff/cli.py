@@ -175,15 +175,17 @@ def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highligh
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
-    melodies = _pipeline(args).generate(args.bars, args.num, args.seed, _options(args))
+    options = _options(args)  # bad options fail before a seed is drawn or a model loaded
+    melodies = _pipeline(args).generate(args.bars, args.num, args.seed, options)
     _write_outputs(melodies, args, "sample")
 
 
 def _cmd_infill(args: argparse.Namespace) -> None:
     from melodiff.music.melody import STEPS_PER_BAR
 
+    options = _options(args)
     melody = _read_melody(args.input, args.track, args.quiet)
-    melodies = _pipeline(args).infill_bars(melody, args.bars, args.num, args.seed, _options(args))
+    melodies = _pipeline(args).infill_bars(melody, args.bars, args.num, args.seed, options)
     spans = [(start * STEPS_PER_BAR, end * STEPS_PER_BAR) for start, end in args.bars]
     _write_outputs(melodies, args, "infill", highlight=spans)
 
@@ -191,19 +193,21 @@ def _cmd_infill(args: argparse.Namespace) -> None:
 def _cmd_continue(args: argparse.Namespace) -> None:
     from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS
 
+    options = _options(args)
     melody = _read_melody(args.input, args.track, args.quiet)
     have = -(-len(melody) // CHUNK_STEPS) * BARS_PER_CHUNK
     if args.bars <= have:
         raise MelodiffError(f"{args.input} already has {have} bars (in 2-bar chunks); ask for more with --bars")
-    melodies = _pipeline(args).continue_melody(melody, args.bars - have, args.num, args.seed, _options(args))
+    melodies = _pipeline(args).continue_melody(melody, args.bars - have, args.num, args.seed, options)
     _write_outputs(melodies, args, "continue", highlight=[(len(melody.padded()), None)])
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> None:
+    options = _options(args) if args.bridge is not None else None  # interpolation itself always uses DDIM
     first, second = _read_melody(args.first, args.track, args.quiet), _read_melody(args.second, args.track, args.quiet)
     pipeline = _pipeline(args)
     if args.bridge is not None:
-        melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, _options(args))
+        melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, options)
         start = len(first.padded())
         _write_outputs(melodies, args, "bridge", highlight=[(start, start + -(-args.bridge // 2) * 32)])
         return
