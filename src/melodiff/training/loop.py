@@ -127,7 +127,7 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
                 bar.update(1)
             if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
                 _save(out, kind, model, optimizer, ema, done, meta)
-            if time.time() - t0 > config.max_seconds:
+            if _time_is_up(time.time() - t0 > config.max_seconds, world, loss.device):
                 if rank == 0 and done % config.checkpoint_every:
                     _save(out, kind, model, optimizer, ema, done, meta)
                 log.warning("stopping after %.0f s at step %d (time limit); rerun to resume", time.time() - t0, done)
@@ -137,9 +137,21 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
             bar.close()
         if writer is not None:
             writer._file.close()
+    if world > 1:
+        dist.barrier()  # every rank leaves together, after rank 0 has written the last checkpoint
     if ema is not None:
         model.load_state_dict(ema)
     return model
+
+
+def _time_is_up(mine: bool, world: int, device: torch.device) -> bool:
+    """Whether any rank has run out of time: all ranks must stop at the same step, or the others would wait for
+    gradients that never come."""
+    if world == 1:
+        return mine
+    flag = torch.tensor([float(mine)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _average_gradients(model: nn.Module, world: int) -> None:
