@@ -96,8 +96,9 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
                 raise MelodiffError(f"non-finite loss at step {step}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            time_up = time.time() - t0 > config.max_seconds
             if world > 1:
-                _average_gradients(model, world)
+                time_up = _average_gradients(model, world, time_up)
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             if ema is not None:
@@ -127,7 +128,7 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
                 bar.update(1)
             if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
                 _save(out, kind, model, optimizer, ema, done, meta)
-            if _time_is_up(time.time() - t0 > config.max_seconds, world, loss.device):
+            if time_up:
                 if rank == 0 and done % config.checkpoint_every:
                     _save(out, kind, model, optimizer, ema, done, meta)
                 log.warning("stopping after %.0f s at step %d (time limit); rerun to resume", time.time() - t0, done)
@@ -144,25 +145,19 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
     return model
 
 
-def _time_is_up(mine: bool, world: int, device: torch.device) -> bool:
-    """Whether any rank has run out of time: all ranks must stop at the same step, or the others would wait for
-    gradients that never come."""
-    if world == 1:
-        return mine
-    flag = torch.tensor([float(mine)], device=device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
-
-
-def _average_gradients(model: nn.Module, world: int) -> None:
+def _average_gradients(model: nn.Module, world: int, time_up: bool) -> bool:
+    """Average the gradients over the ranks; returns whether any rank's time is up. That flag rides in the same
+    all-reduce: every rank must stop at the same step, or the others would wait for gradients that never come."""
     grads = [p.grad for p in model.parameters() if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flag = torch.tensor([float(time_up)], device=grads[0].device, dtype=grads[0].dtype)
+    flat = torch.cat([g.reshape(-1) for g in grads] + [flag])
     dist.all_reduce(flat)
     flat /= world
     offset = 0
     for g in grads:
         g.copy_(flat[offset:offset + g.numel()].view_as(g))
         offset += g.numel()
+    return bool(flat[-1].item() > 0)
 
 
 def _save(out: Path, kind: str, model: nn.Module, optimizer: torch.optim.Optimizer, ema: dict | None, step: int,
