@@ -36,7 +36,9 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["prepare"])  # no sources, no --out
-    assert info.value.code == 2 and "usage:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("melodiff: error: ") and err.count("\n") == 1
+    assert "'melodiff prepare --help'" in err
 
 
 @pytest.mark.parametrize("quiet", [True, False])

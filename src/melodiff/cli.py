@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from melodiff.errors import MelodiffError
+from melodiff.music.limits import MAX_SEED
 
 EPILOG = "Exit codes: 0 success, 2 bad input or arguments (one-line error), 1 unexpected failure."
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with melodiff's one-line errors: ``melodiff: error: …`` and exit 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"melodiff: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def _max_seconds(args: argparse.Namespace) -> float:
-    return args.max_minutes * 60 if args.max_minutes else float("inf")
+    return args.max_minutes * 60 if args.max_minutes is not None else float("inf")
 
 
 # ---- data and training ---------------------------------------------------------------------------------------------
@@ -111,7 +122,7 @@ def _pipeline(args: argparse.Namespace):
     if args.seed is None:
         import secrets
 
-        args.seed = secrets.randbelow(2**31)
+        args.seed = secrets.randbelow(MAX_SEED + 1)
         if not args.quiet:
             print(f"seed {args.seed} (pass --seed {args.seed} to get the same result again)")
     return Pipeline.from_pretrained(args.model)
@@ -232,7 +243,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if not test:
         raise MelodiffError(f"{args.data}: the test split is empty")
     evaluator = Evaluator(pipeline, train, test, seed=args.seed)
-    samplers = [(Sampler(s.split(":")[0]), int(s.split(":")[1]) if ":" in s else None) for s in args.samplers]
+    samplers = [(Sampler(name), steps) for name, steps in map(_sampler_row, args.samplers)]
     SamplingOptions(sampler=samplers[0][0], resample=args.resample)  # a bad combination fails now, not after a table
     mdn = load_mdn(args.mdn) if args.mdn else None
     if "unconditional" in args.tasks:
@@ -281,21 +292,67 @@ def _bar_ranges(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _nonneg_float(text: str) -> float:
+def _number(text: str) -> float:
+    """A finite number (inf and nan are refused)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in 0..{MAX_SEED}, got {text}")
+    return value
+
+
+def _path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a file or folder")
+    return text
+
+
+def _sampler_row(text: str) -> tuple[str, int | None]:
+    """"ddim:20" -> ("ddim", 20); "ddpm" -> ("ddpm", None)."""
+    name, colon, steps = text.partition(":")
+    if name not in SAMPLERS:
+        raise argparse.ArgumentTypeError(f"unknown sampler {name!r} in {text!r}: use {', '.join(SAMPLERS)}")
+    if not colon:
+        return name, None
+    return name, _positive_int(steps)
+
+
+def _sampler_row_text(text: str) -> str:
+    _sampler_row(text)
+    return text
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the preset's)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long; rerun "
-                   "the same command to resume")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (default: the preset's)")
+    p.add_argument("--max-minutes", type=_positive_float, default=None,
+                   help="stop with a checkpoint after this long; rerun the same command to resume")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="change one field of the preset's configs for a new run, e.g. --set train.lr=3e-4 "
                    "(repeatable; a wrong name prints the fields there are; resuming a run needs the same values)")
@@ -309,15 +366,15 @@ RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, brid
 
 def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of variations (default 1)") -> None:
     p.add_argument("--model", default="default", help="model folder (default: the model shipped with melodiff)")
-    p.add_argument("--out", default="melodiff-out", help="output folder (default melodiff-out)")
+    p.add_argument("--out", type=_path, default="melodiff-out", help="output folder (default melodiff-out)")
     p.add_argument("-n", "--num", type=_positive_int, default=1, help=num_help)
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--sampler", choices=SAMPLERS, default="dpm-solver",
                    help="dpm-solver (default) | ddim (both 50 steps by default) | ddpm (paper, 1000 steps)")
     p.add_argument("--steps", type=_positive_int, default=None, help="sampling steps for ddim / dpm-solver")
     p.add_argument("--temperature", type=_nonneg_float, default=0.0, help="VAE decoder temperature (default 0)")
     p.add_argument("--resample", type=_positive_int, default=1, help=RESAMPLE_HELP)
-    p.add_argument("--tempo", type=float, default=120.0, help="MIDI tempo in quarter notes per minute")
+    p.add_argument("--tempo", type=_number, default=120.0, help="MIDI tempo in quarter notes per minute")
     p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     p.add_argument("--wav", action="store_true", help="also render WAV with FluidSynth")
     p.add_argument("--png", action="store_true", help="also draw a piano-roll PNG")
@@ -327,13 +384,13 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
 
 def build_parser() -> argparse.ArgumentParser:
     def flags(default):  # -q/-v accepted before or after the subcommand
-        p = argparse.ArgumentParser(add_help=False)
+        p = _Parser(add_help=False)
         p.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bars or summaries")
         p.add_argument("-v", "--verbose", action="store_true", default=default, help="log details")
         return p
 
     common = flags(argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(prog="melodiff", description=__doc__, epilog=EPILOG, parents=[flags(False)])
+    parser = _Parser(prog="melodiff", description=__doc__, epilog=EPILOG, parents=[flags(False)])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func, help_text: str, epilog: str | None = None) -> argparse.ArgumentParser:
@@ -380,15 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n  melodiff prepare music21:folk --out data/folk\n  melodiff prepare ~/midi --out data/mine")
     p.add_argument("sources", nargs="+", help="music21:folk | music21:classical | music21:all | music21:<collection> "
                    "| a MIDI/MusicXML/ABC/kern file or folder")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", type=_path, required=True, help="output folder")
     p.add_argument("--workers", type=_positive_int, default=None, help="parallel parsers (default: number of cores)")
     p.add_argument("--min-bars", type=_positive_int, default=4, help="drop melodies shorter than this (default 4)")
-    p.add_argument("--validation", type=float, default=0.05, help="validation fraction (default 0.05)")
-    p.add_argument("--test", type=float, default=0.05, help="test fraction (default 0.05)")
+    p.add_argument("--validation", type=_number, default=0.05, help="validation fraction (default 0.05)")
+    p.add_argument("--test", type=_number, default=0.05, help="test fraction (default 0.05)")
 
     p = add("train-vae", _cmd_train_vae, "train (or resume) the 2-bar melody VAE")
     p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds a run)")
+    p.add_argument("--out", type=_path, required=True, help="checkpoint folder (resumes if it holds a run)")
     p.add_argument("--preset", default="cpu", help="paper | magenta-small | cpu | tiny (default cpu)")
     p.add_argument("--init", help="start a new run from this VAE checkpoint (`default`: the shipped VAE): its "
                    "configs, weights and step, a fresh optimiser; --steps counts on from its step")
@@ -399,14 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
-    p.add_argument("--seed", type=int, default=0, help="seed of the prior samples (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the prior samples (default 0)")
 
     p = add("encode", _cmd_encode, "encode a dataset into trimmed, normalised latents")
     p.add_argument("--vae", required=True, help="VAE checkpoint folder")
     p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--out", required=True, help="output .npz")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sigma-threshold", type=float, default=1.0, help="keep dims with mean sigma below (default 1)")
+    p.add_argument("--out", type=_path, required=True, help="output .npz")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--sigma-threshold", type=_positive_float, default=1.0,
+                   help="keep dims with mean sigma below (default 1)")
     p.add_argument("--scaling", choices=["standard", "minmax"], default="standard",
                    help="standard: unit variance (default); minmax: [-1, 1] as the paper (docs/DEVIATIONS.md)")
     p.add_argument("--use-mean", action="store_true", help="encode each chunk as the encoder mean instead of a "
@@ -416,26 +474,26 @@ def build_parser() -> argparse.ArgumentParser:
             "checkpoint", "examples:\n  melodiff import-magenta cat-mel_2bar_big.tar --out vae-paper --paper-dims\n"
             "  melodiff import-magenta mel_2bar_small/ --out vae-small\nsee docs/MAGENTA.md")
     p.add_argument("path", help="TF checkpoint (.index/.data-*, its folder or .tar) or magenta.js checkpoint folder")
-    p.add_argument("--out", required=True, help="VAE checkpoint folder to write")
+    p.add_argument("--out", type=_path, required=True, help="VAE checkpoint folder to write")
     p.add_argument("--paper-dims", action="store_true", help="keep the paper's 42 dims of cat-mel_2bar_big when "
                    "encoding, instead of recomputing them from sigma")
 
     p = add("train-diffusion", _cmd_train_diffusion, "train (or resume) the latent diffusion model")
     p.add_argument("--latents", required=True, help=".npz from `melodiff encode`")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=_path, required=True)
     p.add_argument("--preset", default="cpu", help="paper | cpu | tiny (default cpu)")
     _add_run_args(p)
 
     p = add("train-mdn", _cmd_train_mdn, "train (or resume) the TransformerMDN baseline")
     p.add_argument("--latents", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=_path, required=True)
     p.add_argument("--preset", default="cpu", help="paper | cpu | tiny (default cpu)")
     _add_run_args(p)
 
     p = add("bundle", _cmd_bundle, "assemble a model folder (vae/ + diffusion/, weights only) for generation")
     p.add_argument("--vae", required=True)
     p.add_argument("--diffusion", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=_path, required=True)
 
     p = add("evaluate", _cmd_evaluate, "the paper's tables (framewise consistency/variance, latent FD/MMD), time per "
             "sample, melody statistics and plots, real vs generated",
@@ -446,15 +504,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--num", "--samples", dest="num", type=_positive_int, default=200,
                    help="generated sequences per row (default 200); infilling uses at most this many test windows "
                    "and infills each several times when there are fewer")
-    p.add_argument("--samplers", nargs="+", default=["dpm-solver:50", "ddpm"],
+    p.add_argument("--samplers", nargs="+", type=_sampler_row_text, default=["dpm-solver:50", "ddpm"],
                    help="sampler[:steps] rows (default dpm-solver:50 ddpm); the first is used for infilling")
     p.add_argument("--resample", type=_positive_int, default=1, help="RePaint resampling of the infilling row "
                    "(see melodiff infill --help; default 1 = off)")
     p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],
                    default=["unconditional", "infilling"], help="which tables (default both)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="melodiff-eval", help="folder for results.json, results.md, pianorolls.png "
-                   "and statistics.png (default melodiff-eval)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--out", type=_path, default="melodiff-eval", help="folder for results.json, results.md, "
+                   "pianorolls.png and statistics.png (default melodiff-eval)")
 
     p = add("serve", _cmd_serve, "melodiff studio: a local web page and JSON API (needs melodiff[studio])",
             "example:\n  melodiff serve --port 8000   # then open http://127.0.0.1:8000/\nsee docs/STUDIO.md")

@@ -19,13 +19,15 @@ from melodiff.diffusion.interpolation import ddim_invert, slerp
 from melodiff.diffusion.sampling import Sampler, check_resample, sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
+from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.vae.model import MelodyVAE
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
-MAX_BARS = 4096
 MAX_RESAMPLE = 10
+MAX_SAMPLING_STEPS = 1000  # DDIM / DPM-Solver++ steps (also capped by the model's schedule length)
+MAX_TEMPERATURE = 2.0  # the VAE decoder's softmax temperature; past 2 the notes are noise
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class SamplingOptions:
     resample: int = 1  # RePaint: every step of a window with known latents taken this often (1 = off; ddim, ddpm)
 
     def __post_init__(self) -> None:
+        if self.steps is not None and not 1 <= self.steps <= MAX_SAMPLING_STEPS:
+            raise MelodiffError(f"sampling steps must be in 1..{MAX_SAMPLING_STEPS}, got {self.steps}")
+        if not 0.0 <= self.temperature <= MAX_TEMPERATURE:  # also refuses NaN
+            raise MelodiffError(f"temperature must be in 0..{MAX_TEMPERATURE:g}, got {self.temperature}")
         if not 1 <= self.resample <= MAX_RESAMPLE:
             raise MelodiffError(f"resample must be in 1..{MAX_RESAMPLE}, got {self.resample}")
         check_resample(self.sampler, self.resample)

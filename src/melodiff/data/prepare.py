@@ -112,7 +112,7 @@ def process_unit(args: tuple[str | CorpusWork, int]) -> dict:
     except MelodiffError as exc:
         record["error"] = str(exc)
     except Exception as exc:  # a parser bug on one file must not kill a corpus run
-        record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return record
 
 
@@ -196,7 +196,9 @@ def prepare(sources: list[str], out: str | Path, config: PrepareConfig | None = 
             raise MelodiffError(records[0]["error"])
         events, index, dup = assemble(records, config)
         if not index:
-            raise MelodiffError(f"no melodies could be extracted from the sources ({_why_nothing(records)})")
+            where = f"{units[0]}: no melodies could be extracted" if single_file else "no melodies could be " \
+                "extracted from the sources"
+            raise MelodiffError(f"{where} ({_why_nothing(records)})")
     except MelodiffError:
         if created:  # leave no half-made dataset folder behind (an interrupt keeps the cache to resume from)
             (out / "cache.jsonl").unlink(missing_ok=True)

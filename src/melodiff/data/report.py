@@ -13,6 +13,7 @@ from melodiff.music.melody import STEPS_PER_BAR, Melody
 from melodiff.utils.io import atomic_write_text
 
 LENGTH_BINS = (2, 4, 8, 16, 32, 64, 128, 256)  # bars
+LISTED_IN_MD = 20  # failed / empty files named in report.md (report.json lists every one)
 
 
 def _length_histogram(bars: np.ndarray) -> dict[str, int]:
@@ -33,7 +34,7 @@ def build_report(sources: list[str], records: list[dict], index: list[dict], eve
         if rec.get("skipped"):
             dropped[rec["skipped"]] += 1
         if rec["error"]:
-            errors[rec["error"].split(":")[-1].strip()[:80] or "parse error"] += 1
+            errors[error_reason(rec)] += 1
         for p in rec["pieces"]:
             dropped.update(p["dropped"])
             onsets += p["onsets"]
@@ -50,7 +51,9 @@ def build_report(sources: list[str], records: list[dict], index: list[dict], eve
         "work_units": len(records),
         "work_units_skipped_by_metadata": sum(1 for r in records if r.get("skipped")),
         "parse_errors": sum(1 for r in records if r["error"]),
-        "parse_error_reasons": dict(errors.most_common(20)),
+        "parse_error_reasons": dict(errors.most_common()),
+        "failed_files": [{"file": _unit_name(r), "error": error_reason(r)} for r in records if r["error"]],
+        "files_without_melodies": files_without_melodies(records, index),
         "pieces_parsed": sum(len(r["pieces"]) for r in records),
         "melodies": len(index),
         "melodies_per_split": {s: per_split.get(s, 0) for s in ("train", "validation", "test")},
@@ -68,6 +71,38 @@ def build_report(sources: list[str], records: list[dict], index: list[dict], eve
         "onsets_off_16th_grid_fraction": off_grid / max(onsets, 1),
         "seconds": round(seconds, 1),
     }
+
+
+def _unit_name(record: dict) -> str:
+    return record["unit"].removeprefix("file:")
+
+
+def error_reason(record: dict) -> str:
+    """A failed work unit's whole error message, without the file name it starts with."""
+    return record["error"].removeprefix(_unit_name(record)).removeprefix(": ") or "parse error"
+
+
+def files_without_melodies(records: list[dict], index: list[dict]) -> list[dict]:
+    """Every work unit that was read but gave no melody to the dataset, with why (dropped reasons and counts)."""
+    kept = {r["piece"] for r in index}
+    out = []
+    for rec in records:
+        if rec["error"] or any(p["id"] in kept for p in rec["pieces"]):
+            continue
+        reasons: Counter = Counter({rec["skipped"]: 1} if rec.get("skipped") else {})
+        for p in rec["pieces"]:
+            reasons.update(p["dropped"])
+            if p["melodies"]:
+                reasons["duplicate melody"] += len(p["melodies"])
+        out.append({"file": _unit_name(rec), "reasons": dict(reasons.most_common()) or {"no notes": 1}})
+    return out
+
+
+def _listing(title: str, rows: list[str], total: int) -> list[str]:
+    if not total:
+        return []
+    more = [f"- … and {total - len(rows)} more (report.json lists every one)"] if total > len(rows) else []
+    return ["", f"{title} ({total}):", "", *rows, *more]
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -96,5 +131,11 @@ def write_report(report: dict, out: Path) -> None:
     ]
     if report["parse_error_reasons"]:
         lines += ["", "| parse error | count |", "|---|---|",
-                  *[f"| {k} | {v} |" for k, v in report["parse_error_reasons"].items()]]
+                  *[f"| {k} | {v} |" for k, v in list(report["parse_error_reasons"].items())[:LISTED_IN_MD]]]
+    failed, empty = report["failed_files"], report["files_without_melodies"]
+    lines += _listing("Files that could not be read", [f"- `{f['file']}`: {f['error']}" for f in
+                                                        failed[:LISTED_IN_MD]], len(failed))
+    lines += _listing("Files read but giving no melody", [
+        f"- `{f['file']}`: " + ", ".join(f"{k} ({v})" for k, v in f["reasons"].items())
+        for f in empty[:LISTED_IN_MD]], len(empty))
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")

@@ -15,13 +15,16 @@ Rules (each also listed in docs/DATA.md):
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from melodiff.errors import MelodiffError
+from melodiff.music.limits import MAX_MIDI_BYTES, MAX_SCORE_BYTES, check_file_size, check_notes, check_steps
 from melodiff.music.melody import (
     CHUNK_STEPS,
     MAX_PITCH,
@@ -68,7 +71,11 @@ class Extraction:
 
 
 def quantize_monophonic(notes: list[RawNote], scale: float, pad_steps: int, stats: Extraction) -> Melody:
-    """Quantise notes (quarter-note times, already relative to the segment start) into a monophonic Melody."""
+    """Quantise notes (quarter-note times, already relative to the segment start) into a monophonic Melody.
+
+    Raises MelodiffError, before allocating the melody, when it would last longer than limits.MAX_BARS."""
+    if notes:
+        check_steps(max(n.offset for n in notes) * scale * STEPS_PER_QUARTER + pad_steps)
     by_onset: dict[int, tuple[int, int]] = {}
     for n in notes:
         if not MIN_PITCH <= n.pitch <= MAX_PITCH:
@@ -181,14 +188,28 @@ def extract_part(notes: list[RawNote], meters: list[tuple[float, str]], downbeat
 
 # ---- MIDI ------------------------------------------------------------------------------------------------------------
 def load_midi(path: str | Path):
-    """A MIDI file as a symusic Score (in ticks); MelodiffError if it cannot be read."""
+    """A MIDI file as a symusic Score (in ticks); MelodiffError if it cannot be read, is larger than
+    limits.MAX_MIDI_BYTES, has no time unit (0 ticks per quarter) or more than limits.MAX_NOTES notes."""
     from symusic import Score
 
+    check_file_size(path, MAX_MIDI_BYTES)
     try:
-        return Score(str(path))
+        score = Score(str(path))
     except Exception as exc:  # symusic raises ValueError/RuntimeError with its own wording
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MelodiffError(f"{path}: not a readable MIDI file ({detail})") from None
+    if score.ticks_per_quarter < 1:
+        raise MelodiffError(f"{path}: not a readable MIDI file (0 ticks per quarter note)")
+    check_notes(sum(len(t.notes) for t in score.tracks), str(path))
+    return score
+
+
+def track_notes(track, ticks_per_quarter: int, max_quarters: float = float("inf")) -> list[RawNote]:
+    """A symusic track's sounding notes in quarter notes; notes starting at or after ``max_quarters`` are left out
+    and the others end there at the latest (so a cut piece is never built whole)."""
+    tpq = ticks_per_quarter
+    return [RawNote(n.pitch, n.time / tpq, min((n.time + n.duration) / tpq, max_quarters))
+            for n in track.notes if n.velocity > 0 and n.time / tpq < max_quarters]
 
 
 def extract_midi(path: str | Path, min_bars: int = 4) -> Extraction:
@@ -211,8 +232,7 @@ def extract_midi(path: str | Path, min_bars: int = 4) -> Extraction:
         if track.is_drum:
             out.dropped["drum track"] += 1
             continue
-        notes = [RawNote(n.pitch, n.time / tpq, (n.time + n.duration) / tpq) for n in track.notes if n.velocity > 0]
-        extract_part(notes, meters, [], name, key, min_bars, out)
+        extract_part(track_notes(track, tpq), meters, [], name, key, min_bars, out)
     return out
 
 
@@ -274,17 +294,30 @@ def extract_file(path: str | Path, min_bars: int = 4) -> list[tuple[str, Extract
     if path.stat().st_size == 0:
         raise MelodiffError(f"{path}: the file is empty")
     suffix = path.suffix.lower()
-    if suffix in MIDI_SUFFIXES:
-        return [(str(path), extract_midi(path, min_bars))]
-    if suffix not in SCORE_SUFFIXES:
-        raise MelodiffError(f"{path}: unsupported file type {suffix or '(none)'} (use MIDI, MusicXML, ABC or kern)")
-    from music21 import stream
+    with naming(path):
+        if suffix in MIDI_SUFFIXES:
+            return [(str(path), extract_midi(path, min_bars))]
+        if suffix not in SCORE_SUFFIXES:
+            raise MelodiffError(f"unsupported file type {suffix or '(none)'} (use MIDI, MusicXML, ABC or kern)")
+        from music21 import stream
 
+        check_file_size(path, MAX_SCORE_BYTES)
+        try:
+            parsed = parse_score_file(path)
+        except Exception as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MelodiffError(f"could not parse the score ({msg[:200]})") from None
+        if isinstance(parsed, stream.Opus):
+            return [(f"{path}#{i}", extract_score(s, min_bars)) for i, s in enumerate(parsed.scores)]
+        return [(str(path), extract_score(parsed, min_bars))]
+
+
+@contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Start the message of a MelodiffError raised in the block with ``path``, unless it names the file already."""
     try:
-        parsed = parse_score_file(path)
-    except Exception as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MelodiffError(f"{path}: could not parse the score ({msg[:200]})") from None
-    if isinstance(parsed, stream.Opus):
-        return [(f"{path}#{i}", extract_score(s, min_bars)) for i, s in enumerate(parsed.scores)]
-    return [(str(path), extract_score(parsed, min_bars))]
+        yield
+    except MelodiffError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise MelodiffError(f"{path}: {exc}") from None

@@ -10,6 +10,7 @@ exactly for every melody with at least one note whose ids are canonical (``Melod
 from __future__ import annotations
 
 import io
+import math
 import os
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from melodiff.errors import MelodiffError
-from melodiff.music.extract import Extraction, RawNote, load_midi, quantize_monophonic
+from melodiff.music.extract import DUPLE_METERS, Extraction, load_midi, naming, quantize_monophonic, track_notes
+from melodiff.music.limits import check_steps
 from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_BAR, STEPS_PER_QUARTER, Melody
 from melodiff.utils.io import FILE_MODE, atomic_save_png, atomic_write_bytes
 
@@ -89,27 +91,56 @@ def write_midi(melody_or_melodies: Melody | Sequence[Melody], path: str | Path, 
     atomic_write_bytes(path, score.dumps_midi())
 
 
-def read_midi_melody(path: str | Path) -> Melody:
+def read_midi_melody(path: str | Path, max_steps: int | None = None) -> Melody:
     """The first non-drum track of a MIDI file as a Melody (notes rounded to the nearest 16th-note step).
 
     Overlapping notes are made monophonic as in extraction (highest of simultaneous onsets kept, a note is cut where the
     next one starts); pitches outside MIDI 21..108 are dropped. The melody lasts to the track's "all notes off"
-    marker (CC 123) when there is one after the last note, else to the last note's end. Raises MelodiffError on a
-    missing or unreadable file or one without a non-drum track with notes.
+    marker (CC 123) when there is one after the last note, else to the last note's end. ``max_steps``: keep only
+    the first so many steps (what follows is never read into the melody). Raises MelodiffError on a missing or
+    unreadable file, one without a non-drum track with notes, a meter other than 4/4, 2/2, 2/4 or 4/2, or one past
+    the limits of melodiff.music.limits.
     """
+    return read_midi_melody_cut(path, max_steps)[0]
+
+
+def read_midi_melody_cut(path: str | Path, max_steps: int | None = None) -> tuple[Melody, bool]:
+    """:func:`read_midi_melody`, and whether anything after ``max_steps`` was left out."""
     path = Path(path)
     if not path.is_file():
         raise MelodiffError(f"{path}: no such file")
-    score = load_midi(path)
-    track = next((t for t in score.tracks if not t.is_drum and len(t.notes)), None)
-    if track is None:
-        raise MelodiffError(f"{path}: the MIDI file has no non-drum track with notes")
-    tpq = score.ticks_per_quarter
-    notes = [RawNote(n.pitch, n.time / tpq, (n.time + n.duration) / tpq) for n in track.notes if n.velocity > 0]
-    melody = quantize_monophonic(notes, 1.0, 0, Extraction())
-    ends = [c.time for c in track.controls if c.number == ALL_NOTES_OFF]
-    num_steps = max(len(melody), round(max(ends) * STEPS_PER_QUARTER / tpq) if ends else 0)
-    return Melody.from_notes(melody.to_notes(), num_steps)
+    with naming(path):
+        score = load_midi(path)
+        track = next((t for t in score.tracks if not t.is_drum and len(t.notes)), None)
+        if track is None:
+            raise MelodiffError("the MIDI file has no non-drum track with notes")
+        scale = _duple_scale(score)
+        to_steps = scale * STEPS_PER_QUARTER / score.ticks_per_quarter  # steps per tick
+        limit = math.inf if max_steps is None else max_steps
+        cut = any((n.time + n.duration) * to_steps > limit for n in track.notes)
+        notes = track_notes(track, score.ticks_per_quarter, limit / STEPS_PER_QUARTER / scale)
+        melody = quantize_monophonic(notes, scale, 0, Extraction())
+        end = max((c.time * to_steps for c in track.controls if c.number == ALL_NOTES_OFF), default=0)
+        cut = cut or end > limit
+        check_steps(min(end, limit))
+        return Melody.from_notes(melody.to_notes(), max(len(melody), round(min(end, limit)))), cut
+
+
+def _duple_scale(score: Score) -> float:
+    """The factor from the file's quarter notes to melodiff's (extract.DUPLE_METERS); MelodiffError for other meters
+    (the file's time signatures, 4/4 when it has none)."""
+    meters = {f"{ts.numerator}/{ts.denominator}": ts.time for ts in reversed(score.time_signatures)} or {"4/4": 0}
+    other = [(m, t) for m, t in meters.items() if m not in DUPLE_METERS]
+    if other:
+        meter, tick = min(other, key=lambda mt: mt[1])
+        where = f" from quarter note {tick / score.ticks_per_quarter:g}" if tick else ""
+        raise MelodiffError(f"the MIDI file is in {meter}{where}; melodiff reads melodies in "
+                            f"{', '.join(DUPLE_METERS)} (try --track 0 to extract the 4/4 parts)")
+    scales = {DUPLE_METERS[m] for m in meters}
+    if len(scales) > 1:
+        raise MelodiffError(f"the MIDI file changes between {' and '.join(sorted(meters))}; "
+                            "try --track 0 to extract the parts in one meter")
+    return scales.pop()
 
 
 # ---- audio -----------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -138,6 +139,32 @@ class BodyLimit:
         return f"the request is too large (uploads are limited to {_size(self.max_bytes - MULTIPART_OVERHEAD)})"
 
 
+class SameOrigin:
+    """ASGI middleware: refuse (403) a state-changing request (POST, PUT, PATCH, DELETE) that a browser sends from
+    another site. Browsers send ``Origin`` with every cross-site POST, plain HTML forms included, and a page cannot
+    forge it; the studio's own page sends its own origin. Requests without ``Origin`` (curl, scripts) pass."""
+
+    SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.SAFE:
+            headers = dict(scope["headers"])
+            origin = headers.get(b"origin")
+            if origin is not None and not _same_origin(origin, headers.get(b"host", b""), scope.get("scheme", "")):
+                detail = "cross-site requests are refused: use the studio's own page or a script without Origin"
+                await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _same_origin(origin: bytes, host: bytes, scheme: str) -> bool:
+    """``Origin: scheme://host[:port]`` names the server the request was sent to ("null" never does)."""
+    return origin.decode("latin-1").lower() == f"{scheme}://{host.decode('latin-1')}".lower()
+
+
 def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload_bytes: int = 2_000_000,
                max_concurrent: int = 1, max_queued: int = 64, allowed_hosts: list[str] | None = None) -> FastAPI:
     """The studio app. ``pipeline_or_loader``: a Pipeline, or a function returning one (called once, on first use).
@@ -155,6 +182,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
                   description="Compose, infill, continue and interpolate melodies with melodiff (docs/STUDIO.md).")
     app.state.studio = studio
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(SameOrigin)  # added last, so it runs first: a cross-site body is never read
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -316,11 +344,16 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
     if host not in LOCAL_HOSTS:
         log.warning("serving on %s: the studio has no authentication; anyone who can reach this address can use it",
                     host)
-    print(f"melodiff studio on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
     # bound to this machine: answer only requests addressed to it (a web page elsewhere cannot rebind a name to it)
     hosts = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else None
     app = create_app(pipeline, max_concurrent=max_concurrent, allowed_hosts=hosts)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:  # bound here, so that a port in use is an OSError (exit 1), not uvicorn's own exit 3
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {host} port {port} ({exc.strerror})") from None
+    print(f"melodiff studio on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
+    with sock:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------

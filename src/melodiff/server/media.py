@@ -18,7 +18,7 @@ from melodiff.music.melody import STEPS_PER_BAR, Melody
 from melodiff.music.midi_io import (
     fluidsynth_available,
     melody_to_score,
-    read_midi_melody,
+    read_midi_melody_cut,
     render_wav,
     synthesize_wav,
 )
@@ -108,10 +108,10 @@ def read_upload(filename: str, data: bytes, max_steps: int) -> tuple[list[tuple[
         path.write_bytes(data)
         try:
             if suffix in MIDI_SUFFIXES:
-                found = [(read_midi_melody(path), name)]
-                dropped: dict[str, int] = {}
+                melody, cut = read_midi_melody_cut(path, max_steps)  # never built whole: a far note costs nothing
+                found, dropped = [(melody, name)], {}
             else:
-                found, dropped = [], {}
+                found, dropped, cut = [], {}, False
                 for piece, extraction in extract_file(path, min_bars=1):
                     tag = piece.partition("#")[2]
                     for m in extraction.melodies:
@@ -127,7 +127,7 @@ def read_upload(filename: str, data: bytes, max_steps: int) -> tuple[list[tuple[
     if len(found) > MAX_UPLOADED_MELODIES:
         notes.append(f"kept the first {MAX_UPLOADED_MELODIES}")
         found = found[:MAX_UPLOADED_MELODIES]
-    if any(len(m) > max_steps for m, _ in found):
+    if cut or any(len(m) > max_steps for m, _ in found):
         notes.append(f"cut to the first {max_steps // STEPS_PER_BAR} bars")
         found = [(Melody(m.ids[:max_steps]) if len(m) > max_steps else m, label) for m, label in found]
     return found, "; ".join(notes)

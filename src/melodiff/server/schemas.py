@@ -11,12 +11,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from melodiff.diffusion.sampling import Sampler
+from melodiff.music.limits import MAX_SEED
+from melodiff.pipeline import MAX_SAMPLING_STEPS as MAX_STEPS
+from melodiff.pipeline import MAX_TEMPERATURE
 
 MAX_BARS = 64  # bars one request may add (generate: the length; continue / interpolate: the new bars)
 MAX_TOTAL_BARS = 128  # the longest melody a request may produce or take as input (uploads are cut to this)
 MAX_SAMPLES = 8  # variations per request
-MAX_STEPS = 1000  # sampler steps (the model's schedule may allow fewer)
-MAX_SEED = 2**31 - 1
 MELODY_ID = r"^[0-9a-f]{32}$"
 
 MelodyId = Annotated[str, Field(pattern=MELODY_ID, description="a melody id returned by this server")]
@@ -34,7 +35,7 @@ class SamplingRequest(_Request):
     sampler: Sampler = Field(Sampler.DPM_SOLVER, description="dpm-solver (default) | ddim | ddpm (all schedule steps)")
     steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="steps for ddim / dpm-solver (default: the "
                               "sampler's); at most the model's schedule length")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="VAE decoder temperature; 0 = greedy")
+    temperature: float = Field(0.0, ge=0.0, le=MAX_TEMPERATURE, description="VAE decoder temperature; 0 = greedy")
 
 
 class GenerateRequest(SamplingRequest):
