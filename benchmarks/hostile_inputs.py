@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the makers of the hostile files
 
-from hostile_files import MIDI_INPUTS, SCORE_INPUTS  # noqa: E402
+from hostile_files import MIDI_INPUTS, SCORE_INPUTS
 
 COMMANDS = {
     "infill": lambda path: ["infill", str(path), "--bars", "1-2", "--seed", "0", "--out", "out"],
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'file':<20} {'command':<9} {'exit':>4} {'seconds':>8} {'peak RSS':>10}  error")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, make in {**MIDI_INPUTS, **SCORE_INPUTS}.items():
+        for make in {**MIDI_INPUTS, **SCORE_INPUTS}.values():
             path = make(Path(tmp))
             for command in args.commands:
                 with tempfile.TemporaryDirectory() as cwd:

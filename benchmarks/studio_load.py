@@ -28,7 +28,8 @@ def serve(model: str, port: int, max_concurrent: int) -> None:
 
     from melodiff.pipeline import Pipeline
     from melodiff.server import create_app
-    from melodiff.server.tiny import untrained_pipeline
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny model is a test fixture
+    from tiny_model import untrained_pipeline
 
     pipeline = untrained_pipeline() if model == "tiny" else Pipeline.from_pretrained(model)
     app = create_app(pipeline, max_concurrent=max_concurrent)

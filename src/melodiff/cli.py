@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
 from melodiff.errors import MelodiffError
 from melodiff.music.limits import MAX_SEED
+from melodiff.options import (
+    FAST_STEPS,
+    MAX_RESAMPLE,
+    MAX_SAMPLING_STEPS,
+    MAX_TEMPERATURE,
+    Sampler,
+    SamplingOptions,
+)
 
 EPILOG = "Exit codes: 0 success, 2 bad input or arguments (one-line error), 1 unexpected failure."
 
@@ -128,11 +138,25 @@ def _pipeline(args: argparse.Namespace):
     return Pipeline.from_pretrained(args.model)
 
 
-def _options(args: argparse.Namespace):
-    from melodiff.pipeline import SamplingOptions
-
+def _options(args: argparse.Namespace) -> SamplingOptions:
     return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature,
                            resample=args.resample)
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over the denoiser calls of one sampling run (none with -q)."""
+    if args.quiet:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=what, unit="step", dynamic_ncols=True, leave=False) as bar:
+        def progress(done: int, planned: int) -> None:
+            bar.total = planned
+            bar.update(done - bar.n)
+
+        yield progress
 
 
 def _read_melody(path: str, track: int | None = None, quiet: bool = False):
@@ -187,7 +211,9 @@ def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highligh
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     options = _options(args)  # bad options fail before a seed is drawn or a model loaded
-    melodies = _pipeline(args).generate(args.bars, args.num, args.seed, options)
+    pipeline = _pipeline(args)
+    with _progress(args, "sampling") as progress:
+        melodies = pipeline.generate(args.bars, args.num, args.seed, options, progress)
     _write_outputs(melodies, args, "sample")
 
 
@@ -196,20 +222,19 @@ def _cmd_infill(args: argparse.Namespace) -> None:
 
     options = _options(args)
     melody = _read_melody(args.input, args.track, args.quiet)
-    melodies = _pipeline(args).infill_bars(melody, args.bars, args.num, args.seed, options)
+    pipeline = _pipeline(args)
+    with _progress(args, "infilling") as progress:
+        melodies = pipeline.infill_bars(melody, args.bars, args.num, args.seed, options, progress)
     spans = [(start * STEPS_PER_BAR, end * STEPS_PER_BAR) for start, end in args.bars]
     _write_outputs(melodies, args, "infill", highlight=spans)
 
 
 def _cmd_continue(args: argparse.Namespace) -> None:
-    from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS
-
     options = _options(args)
     melody = _read_melody(args.input, args.track, args.quiet)
-    have = -(-len(melody) // CHUNK_STEPS) * BARS_PER_CHUNK
-    if args.bars <= have:
-        raise MelodiffError(f"{args.input} already has {have} bars (in 2-bar chunks); ask for more with --bars")
-    melodies = _pipeline(args).continue_melody(melody, args.bars - have, args.num, args.seed, options)
+    pipeline = _pipeline(args)
+    with _progress(args, "continuing") as progress:
+        melodies = pipeline.continue_melody(melody, args.bars, args.num, args.seed, options, progress)
     _write_outputs(melodies, args, "continue", highlight=[(len(melody.padded()), None)])
 
 
@@ -218,11 +243,12 @@ def _cmd_interpolate(args: argparse.Namespace) -> None:
     first, second = _read_melody(args.first, args.track, args.quiet), _read_melody(args.second, args.track, args.quiet)
     pipeline = _pipeline(args)
     if args.bridge is not None:
-        melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, options)
+        with _progress(args, "bridging") as progress:
+            melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, options, progress)
         start = len(first.padded())
         _write_outputs(melodies, args, "bridge", highlight=[(start, start + -(-args.bridge // 2) * 32)])
         return
-    steps = args.steps or 50
+    steps = args.steps or FAST_STEPS
     for space, stem in (("diffusion", "interpolate"), ("vae", "slerp")):
         melodies = pipeline.interpolate(first, second, args.num or 5, args.seed, steps, space, args.temperature)
         _write_outputs(melodies, args, stem)
@@ -231,9 +257,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from melodiff.baseline.train import load_mdn
     from melodiff.data.prepare import load_melodies
-    from melodiff.diffusion.sampling import Sampler
     from melodiff.evaluation import Evaluator, write_results
-    from melodiff.pipeline import SamplingOptions
 
     if Path(args.out).suffix.lower() in (".json", ".md"):
         raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")
@@ -358,10 +382,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    "(repeatable; a wrong name prints the fields there are; resuming a run needs the same values)")
 
 
-SAMPLERS = ("ddpm", "ddim", "dpm-solver")  # melodiff.diffusion.sampling.Sampler values (kept here: no torch import)
+SAMPLERS = tuple(s.value for s in Sampler)
 RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, bridge, generate past 32 bars): take "
-                 "every sampling step this often, 1..10 (default 1; needs --sampler ddim or ddpm; costs that many "
-                 "times the time)")
+                 f"every sampling step this often, 1..{MAX_RESAMPLE} (default 1; needs --sampler ddim or ddpm; costs "
+                 "that many times the time)")
 
 
 def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of variations (default 1)") -> None:
@@ -369,10 +393,13 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
     p.add_argument("--out", type=_path, default="melodiff-out", help="output folder (default melodiff-out)")
     p.add_argument("-n", "--num", type=_positive_int, default=1, help=num_help)
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: a random one, printed)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="dpm-solver",
-                   help="dpm-solver (default) | ddim (both 50 steps by default) | ddpm (paper, 1000 steps)")
-    p.add_argument("--steps", type=_positive_int, default=None, help="sampling steps for ddim / dpm-solver")
-    p.add_argument("--temperature", type=_nonneg_float, default=0.0, help="VAE decoder temperature (default 0)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=SamplingOptions.sampler.value,
+                   help=f"dpm-solver (default) | ddim (both {FAST_STEPS} steps by default) | ddpm (the paper's, all "
+                   "1000 steps)")
+    p.add_argument("--steps", type=_positive_int, default=None,
+                   help=f"sampling steps for ddim / dpm-solver, 1..{MAX_SAMPLING_STEPS}")
+    p.add_argument("--temperature", type=_nonneg_float, default=0.0,
+                   help=f"VAE decoder temperature, 0..{MAX_TEMPERATURE:g} (default 0: greedy)")
     p.add_argument("--resample", type=_positive_int, default=1, help=RESAMPLE_HELP)
     p.add_argument("--tempo", type=_number, default=120.0, help="MIDI tempo in quarter notes per minute")
     p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
@@ -415,10 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bar ranges to regenerate, e.g. 17-48 or 1-4,13-16 (1-based, inclusive)")
     _add_music_args(p)
 
-    p = add("continue", _cmd_continue, "continue a melody: keep its bars and compose the rest",
-            "example:\n  melodiff continue tune.mid --bars 64 -n 2 --wav")
+    p = add("continue", _cmd_continue, "continue a melody: keep its bars and compose more after them",
+            "example:\n  melodiff continue tune.mid --bars 16 -n 2 --wav   # 16 new bars\n\n"
+            "The melody is first padded to whole 2-bar chunks; the new bars follow.")
     p.add_argument("input", help="MIDI, MusicXML, ABC or kern file (see --track)")
-    p.add_argument("--bars", type=_positive_int, default=64, help="total length in bars (default 64)")
+    p.add_argument("--bars", type=_positive_int, default=32, help="bars to add (default 32)")
     _add_music_args(p)
 
     p = add("interpolate", _cmd_interpolate, "morph from one melody into another",

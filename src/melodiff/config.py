@@ -155,10 +155,28 @@ def _parse_value(key: str, hint: Any, text: str) -> Any:
     raise MelodiffError(f"--set {key}: this field cannot be set from the command line")
 
 
-def build_checked(build: Callable[[], T]) -> T:
+# The most parameters (and buffer elements) a model built from settings may have: 4 GB of float32 weights, and
+# Adam's two moments on top. The paper's models have tens of millions; far more is a typo (--set model.width=1e8).
+MAX_PARAMETERS = 1_000_000_000
+
+
+def build_checked(build: Callable[[], T], max_parameters: int = MAX_PARAMETERS) -> T:
     """``build()`` (a model from configs that may come from ``--set``), with what the configs' own checks do not
-    catch (e.g. a size too large to allocate) reported as a MelodiffError instead of a traceback."""
+    catch reported as a MelodiffError instead of a traceback. The model is first built on the meta device (shapes
+    only: no memory, and the random generator is left untouched), so one too large (more than ``max_parameters``)
+    is refused before gigabytes are allocated for it."""
+    import torch
+
     try:
+        with torch.device("meta"):
+            shape = build()
+        if isinstance(shape, torch.nn.Module):
+            size = sum(t.numel() for t in (*shape.parameters(), *shape.buffers()))
+            if size > max_parameters:
+                raise MelodiffError(f"these settings make a model of {size:.3g} parameters, more than the "
+                                    f"{max_parameters:.3g} allowed")
+        del shape
         return build()
     except (AssertionError, ValueError, RuntimeError, OverflowError, MemoryError) as exc:
-        raise MelodiffError(f"these settings do not make a valid model: {str(exc).splitlines()[0]}") from None
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MelodiffError(f"these settings do not make a valid model: {why}") from None

@@ -25,13 +25,14 @@ import torch
 
 from melodiff.baseline.mdn import TransformerMDN, mdn_sample
 from melodiff.diffusion.interpolation import slerp
-from melodiff.diffusion.sampling import Sampler
+from melodiff.diffusion.windows import sliding_starts
 from melodiff.metrics.framewise import framewise_scores, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
 from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics, per_melody_statistics, pitch_class_histogram
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
-from melodiff.pipeline import Pipeline, SamplingOptions
+from melodiff.options import Sampler, SamplingOptions
+from melodiff.pipeline import Pipeline
 from melodiff.utils.io import atomic_save_png, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -162,31 +163,27 @@ class Evaluator:
         t0 = time.perf_counter()
         g = self._generator()
         z = torch.randn(num_samples, length, p.normalizer.z_size, generator=g)
-        melodies = self._decode_z(z)
+        melodies = p.decode_z(z)
         self._score("unconditional", "Prior (N(0,1) latents)", melodies, p.normalizer.transform(z).numpy(),
                     time.perf_counter() - t0)
 
-    def _decode_z(self, z: torch.Tensor) -> list[Melody]:
-        tokens = self.pipeline.vae.decode(z.flatten(0, 1))
-        return [Melody.from_chunks(t) for t in tokens.view(z.shape[0], z.shape[1], -1)]
-
     # ---- infilling -------------------------------------------------------------------------------------------------
     def test_windows(self, length: int) -> list[tuple[np.ndarray, torch.Tensor]]:
-        """Every window of ``length`` chunks, hop length/2, of the test melodies: (chunks (length, 32) tokens,
-        normalised latents (length, D))."""
+        """Every window of ``length`` chunks of the test melodies, half a window apart (diffusion/windows.py):
+        (chunks (length, 32) tokens, normalised latents (length, D))."""
         windows = []
         for m, lat in zip(self.test, self.test_latents, strict=True):
             chunks = m.padded().chunks()
-            for s in range(0, len(chunks) - length + 1, max(length // 2, 1)):
+            for s in sliding_starts(len(chunks), length):
                 windows.append((chunks[s:s + length], lat[s:s + length]))
         return windows
 
     def infilling(self, sampler: Sampler, steps: int | None, num_samples: int = 200, length: int | None = None,
                   resample: int = 1) -> None:
-        """Windows of ``length`` chunks (hop length/2) from the test melodies, at most ``num_samples`` of them; keep the
-        first and last quarter, regenerate the middle half (the paper: keep latents 0-7 and 24-31 of 32). When there
-        are fewer windows than ``num_samples``, the random rows infill each window several times (ceil(num_samples /
-        windows)) and their bootstrap errors resample whole windows (metrics/framewise.py)."""
+        """Windows of ``length`` chunks (half a window apart) from the test melodies, at most ``num_samples`` of them;
+        keep the first and last quarter, regenerate the middle half (the paper: keep latents 0-7 and 24-31 of 32).
+        When there are fewer windows than ``num_samples``, the random rows infill each window several times
+        (ceil(num_samples / windows)) and their bootstrap errors resample whole windows (metrics/framewise.py)."""
         p = self.pipeline
         length = length or p.window_chunks
         q = length // 4
@@ -218,13 +215,13 @@ class Evaluator:
         gap = length - 2 * q
         middle = torch.stack([slerp(z[:, q - 1], z[:, length - q], (i + 1) / (gap + 1)) for i in range(gap)], 1)
         z_interp = torch.cat([z[:, :q], middle, z[:, length - q:]], 1)
-        melodies = self._decode_z(z_interp)
+        melodies = p.decode_z(z_interp)
         self._score("infilling", "Interpolation (slerp)", melodies, p.normalizer.transform(middle).numpy(),
                     time.perf_counter() - t0, *region)
         t0 = time.perf_counter()
         z_prior = z.repeat_interleave(repeats, 0)
         z_prior[:, q:length - q] = torch.randn(z_prior[:, q:length - q].shape, generator=g)
-        melodies = self._decode_z(z_prior)
+        melodies = p.decode_z(z_prior)
         self._score("infilling", "Prior (N(0,1) latents)", melodies,
                     p.normalizer.transform(z_prior[:, q:length - q]).numpy(), time.perf_counter() - t0, *region,
                     groups=groups)

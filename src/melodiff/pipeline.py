@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,35 +16,19 @@ from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.infill import known_projection
 from melodiff.diffusion.interpolation import ddim_invert, slerp
-from melodiff.diffusion.sampling import Sampler, check_resample, sample
+from melodiff.diffusion.sampling import ModelFn, denoiser_calls, sample
 from melodiff.diffusion.schedule import NoiseSchedule
+from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
+from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
 from melodiff.vae.model import MelodyVAE
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
-MAX_RESAMPLE = 10
-MAX_SAMPLING_STEPS = 1000  # DDIM / DPM-Solver++ steps (also capped by the model's schedule length)
-MAX_TEMPERATURE = 2.0  # the VAE decoder's softmax temperature; past 2 the notes are noise
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    sampler: Sampler = Sampler.DPM_SOLVER  # 50 steps: the fast sampler closest to its converged scores (README)
-    steps: int | None = None  # None: the sampler's default (DDPM always uses all N)
-    temperature: float = 0.0  # VAE decoder temperature; 0 = greedy (the paper's 0.001)
-    resample: int = 1  # RePaint: every step of a window with known latents taken this often (1 = off; ddim, ddpm)
-
-    def __post_init__(self) -> None:
-        if self.steps is not None and not 1 <= self.steps <= MAX_SAMPLING_STEPS:
-            raise MelodiffError(f"sampling steps must be in 1..{MAX_SAMPLING_STEPS}, got {self.steps}")
-        if not 0.0 <= self.temperature <= MAX_TEMPERATURE:  # also refuses NaN
-            raise MelodiffError(f"temperature must be in 0..{MAX_TEMPERATURE:g}, got {self.temperature}")
-        if not 1 <= self.resample <= MAX_RESAMPLE:
-            raise MelodiffError(f"resample must be in 1..{MAX_RESAMPLE}, got {self.resample}")
-        check_resample(self.sampler, self.resample)
+__all__ = ["DEFAULT_MODEL", "Pipeline", "Progress", "Sampler", "SamplingOptions"]
+Progress = Callable[[int, int], None]  # progress(denoiser calls made, calls planned), after every call
 
 
 class Pipeline:
@@ -87,9 +71,14 @@ class Pipeline:
     def decode(self, x: torch.Tensor, options: SamplingOptions = SamplingOptions(),
                generator: torch.Generator | None = None) -> list[Melody]:
         """x (B, L, D) normalised latents -> B melodies of L chunks."""
-        z = self.normalizer.inverse(x, generator)
-        tokens = self.vae.decode(z.flatten(0, 1), options.temperature, generator)
-        return [Melody.from_chunks(t) for t in tokens.view(x.shape[0], x.shape[1], -1)]
+        return self.decode_z(self.normalizer.inverse(x, generator), options.temperature, generator)
+
+    @torch.no_grad()
+    def decode_z(self, z: torch.Tensor, temperature: float = 0.0,
+                 generator: torch.Generator | None = None) -> list[Melody]:
+        """z (B, L, Z) full VAE latents -> B melodies of L chunks (greedy at temperature 0)."""
+        tokens = self.vae.decode(z.flatten(0, 1), temperature, generator)
+        return [Melody.from_chunks(t) for t in tokens.view(z.shape[0], z.shape[1], -1)]
 
     # ---- sampling --------------------------------------------------------------------------------------------------
     def _model_fn(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
@@ -98,66 +87,65 @@ class Pipeline:
     @torch.no_grad()
     def sample_latents(self, num_chunks: int, num_samples: int = 1, options: SamplingOptions = SamplingOptions(),
                        generator: torch.Generator | None = None, known: torch.Tensor | None = None,
-                       mask: torch.Tensor | None = None) -> torch.Tensor:
+                       mask: torch.Tensor | None = None, progress: Progress | None = None) -> torch.Tensor:
         """(num_samples, num_chunks, D) latents. ``known``/``mask`` (1 = keep, see infill.py) constrain positions.
-        Sequences longer than the model's window are made window by window, each new window overlapping the
-        previous one by half and infilled from it."""
-        d, window = self.normalizer.latent_dim, self.window_chunks
+        Sequences longer than the model's window are made window by window (diffusion/windows.py).
+        ``progress(calls made, calls planned)`` is called after every denoiser call."""
         if known is None:
-            known = torch.zeros(num_samples, num_chunks, d)
+            known = torch.zeros(num_samples, num_chunks, self.normalizer.latent_dim)
             mask = torch.zeros(num_chunks)
         mask = mask.to(torch.float32).reshape(-1)
-        known = known.expand(num_samples, -1, -1)
-        if num_chunks <= window:
-            return self._sample_window(known, mask, options, generator)
-        out = known.clone()
-        done = torch.zeros(num_chunks)
-        hop = max(window // 2, 1)
-        start = 0
-        while True:
-            end = min(start + window, num_chunks)
-            start = end - window
-            sl = slice(start, end)
-            window_mask = torch.maximum(mask[sl], done[sl])
-            out[:, sl] = self._sample_window(out[:, sl], window_mask, options, generator)
-            done[sl] = 1
-            if end == num_chunks:
-                return out
-            start += hop
+        plan = plan_windows(num_chunks, self.window_chunks, mask)
+        model_fn = self._model_fn if progress is None else _counting(self._model_fn, self._calls(plan, options),
+                                                                      progress)
+        out = known.expand(num_samples, -1, -1).clone()
+        made = torch.zeros(num_chunks)
+        for window in plan:
+            sl = window.span
+            x_T = torch.randn(out[:, sl].shape, generator=generator)
+            project = known_projection(out[:, sl], torch.maximum(mask[sl], made[sl])) if window.known else None
+            out[:, sl] = sample(options.sampler, model_fn, self.schedule, x_T, generator, steps=options.steps,
+                                clip=self.normalizer.bound, project=project,
+                                resample=options.resample if window.known else 1)
+            made[sl] = 1
+        return out
 
-    def _sample_window(self, known: torch.Tensor, mask: torch.Tensor, options: SamplingOptions,
-                       generator: torch.Generator | None) -> torch.Tensor:
-        x_T = torch.randn(known.shape, generator=generator)
-        project = known_projection(known, mask) if mask.any() else None
-        return sample(options.sampler, self._model_fn, self.schedule, x_T, generator, steps=options.steps,
-                      clip=self.normalizer.bound, project=project, resample=1 if project is None else options.resample)
+    def planned_calls(self, num_chunks: int, options: SamplingOptions = SamplingOptions(),
+                      mask: torch.Tensor | None = None) -> int:
+        """Denoiser calls :meth:`sample_latents` makes for these arguments."""
+        return self._calls(plan_windows(num_chunks, self.window_chunks, mask), options)
+
+    def _calls(self, plan: list[Window], options: SamplingOptions) -> int:
+        return sum(denoiser_calls(options.sampler, self.schedule.num_steps, options.steps,
+                                  options.resample if w.known else 1) for w in plan)
 
     def generate(self, num_bars: int | None = None, num_samples: int = 1, seed: int = 0,
-                 options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+                 options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
         """Unconditional melodies of ``num_bars`` bars (default: the model's window, 2 bars per latent)."""
         if num_bars is None:
             num_bars = self.window_chunks * BARS_PER_CHUNK
         _check_count("bars", num_bars, MAX_BARS)
-        _check_count("samples", num_samples, 1024)
+        _check_count("samples", num_samples, MAX_SAMPLES)
         generator = torch.Generator().manual_seed(seed)
-        x = self.sample_latents(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator)
+        x = self.sample_latents(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
+                                progress=progress)
         return [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in self.decode(x, options, generator)]
 
     def infill(self, melody: Melody, start_bar: int, end_bar: int, num_samples: int = 1, seed: int = 0,
-               options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+               options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
         """Regenerate bars [start_bar, end_bar) of ``melody`` (0-based, rounded outward to whole 2-bar chunks);
         everything else is kept exactly (the kept chunks are copied, not re-decoded)."""
-        total = self._bars_of(melody)
+        total = melody.padded_bars
         if not 0 <= start_bar < end_bar or end_bar > total:
             raise MelodiffError(f"bars to infill must satisfy 0 <= start < end <= {total}, got {start_bar}..{end_bar}")
         first, last = start_bar // BARS_PER_CHUNK * BARS_PER_CHUNK, math.ceil(end_bar / BARS_PER_CHUNK) * BARS_PER_CHUNK
-        return self.infill_bars(melody, [(first, last)], num_samples, seed, options)
+        return self.infill_bars(melody, [(first, last)], num_samples, seed, options, progress)
 
     def infill_bars(self, melody: Melody, spans: list[tuple[int, int]], num_samples: int = 1, seed: int = 0,
-                    options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+                    options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
         """Regenerate every bar span ``[start, end)`` in ``spans`` (0-based, each on 2-bar chunk boundaries:
         even start, even end, inside the melody padded to whole chunks); the rest is kept exactly."""
-        total = self._bars_of(melody)
+        total = melody.padded_bars
         mask = torch.ones(total // BARS_PER_CHUNK)
         if not spans:
             raise MelodiffError("no bars to infill were given")
@@ -168,25 +156,20 @@ class Pipeline:
                 raise MelodiffError(f"bars {start + 1}-{end} do not fall on 2-bar chunks: a range must start on an "
                                     "odd bar and end on an even bar (1-2, 3-8, 17-48, ...)")
             mask[start // BARS_PER_CHUNK:end // BARS_PER_CHUNK] = 0
-        return self._fill(melody, len(mask), mask, num_samples, seed, options)
-
-    @staticmethod
-    def _bars_of(melody: Melody) -> int:
-        """Bars of ``melody`` padded to whole 2-bar chunks."""
-        return math.ceil(len(melody) / CHUNK_STEPS) * BARS_PER_CHUNK
+        return self._fill(melody, len(mask), mask, num_samples, seed, options, progress)
 
     def continue_melody(self, melody: Melody, bars: int, num_samples: int = 1, seed: int = 0,
-                        options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+                        options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
         """``melody`` followed by ``bars`` new bars (the prompt is padded to whole 2-bar chunks)."""
         _check_count("bars", bars, MAX_BARS)
-        have = math.ceil(len(melody) / CHUNK_STEPS)
+        have = melody.num_chunks
         total = have + math.ceil(bars / BARS_PER_CHUNK)
         mask = torch.zeros(total)
         mask[:have] = 1
-        return self._fill(melody, total, mask, num_samples, seed, options)
+        return self._fill(melody, total, mask, num_samples, seed, options, progress)
 
     def bridge(self, first: Melody, second: Melody, bars: int, num_samples: int = 1, seed: int = 0,
-               options: SamplingOptions = SamplingOptions()) -> list[Melody]:
+               options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
         """``first``, then ``bars`` new bars that lead into ``second``, then ``second`` (infilling the gap)."""
         _check_count("bars", bars, MAX_BARS)
         a, b = first.padded(), second.padded()
@@ -194,7 +177,7 @@ class Pipeline:
         joined = Melody.from_chunks([*a.chunks(), *[[0] * CHUNK_STEPS] * gap, *b.chunks()])
         mask = torch.ones(len(joined) // CHUNK_STEPS)
         mask[len(a) // CHUNK_STEPS:len(a) // CHUNK_STEPS + gap] = 0
-        return self._fill(joined, len(mask), mask, num_samples, seed, options)
+        return self._fill(joined, len(mask), mask, num_samples, seed, options, progress)
 
     @torch.no_grad()
     def interpolate(self, first: Melody, second: Melody, num: int = 5, seed: int = 0, steps: int = 50,
@@ -215,9 +198,7 @@ class Pipeline:
         options = SamplingOptions(Sampler.DDIM, steps, temperature)
         fractions = [(i + 1) / (num + 1) for i in range(num)]
         if space == "vae":
-            z = torch.stack([slerp(mus[0], mus[1], f) for f in fractions])
-            tokens = self.vae.decode(z.flatten(0, 1), temperature, generator)
-            return [Melody.from_chunks(t) for t in tokens.view(num, length, -1)]
+            return self.decode_z(torch.stack([slerp(mus[0], mus[1], f) for f in fractions]), temperature, generator)
         noises = []
         for mu in mus:
             x0 = self.normalizer.transform(mu).unsqueeze(0)
@@ -230,14 +211,14 @@ class Pipeline:
         return self.decode(x, options, generator)
 
     def _fill(self, melody: Melody, total: int, mask: torch.Tensor, num_samples: int, seed: int,
-              options: SamplingOptions) -> list[Melody]:
-        _check_count("samples", num_samples, 1024)
+              options: SamplingOptions, progress: Progress | None) -> list[Melody]:
+        _check_count("samples", num_samples, MAX_SAMPLES)
         generator = torch.Generator().manual_seed(seed)
         padded = melody.padded()
         have = len(padded) // CHUNK_STEPS
         known = torch.zeros(1, total, self.normalizer.latent_dim)
         known[0, :have] = self.encode(padded, generator)
-        x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask)
+        x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask, progress=progress)
         out = []
         source = torch.zeros(total, CHUNK_STEPS, dtype=torch.long)
         source[:have] = torch.as_tensor(padded.chunks())
@@ -245,6 +226,19 @@ class Pipeline:
             chunks = torch.where(mask.bool().unsqueeze(1), source, torch.as_tensor(m.chunks()))
             out.append(Melody.from_chunks(chunks.numpy()))
         return out
+
+
+def _counting(model_fn: ModelFn, planned: int, progress: Progress) -> ModelFn:
+    calls = 0
+
+    def counted(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        eps = model_fn(x, level)
+        calls += 1
+        progress(calls, planned)
+        return eps
+
+    return counted
 
 
 def _check_count(name: str, value: int, maximum: int) -> None:

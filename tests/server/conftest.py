@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from melodiff.pipeline import Pipeline
 from melodiff.server import create_app
-from melodiff.server.tiny import untrained_pipeline
+from tiny_model import untrained_pipeline
 
 
 @pytest.fixture(scope="session")

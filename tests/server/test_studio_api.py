@@ -1,4 +1,4 @@
-"""The studio's JSON API on an untrained tiny model: happy paths (generate, upload, infill, continue, interpolate,
+"""The studio's JSON API on an untrained tiny model: happy paths (generate, upload, infill, continue, bridge,
 MIDI and WAV out), kept bars kept exactly, and every kind of bad input answered with a 4xx and a readable message."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from melodiff.cli import main
 from melodiff.music.melody import CHUNK_STEPS, Melody
 from melodiff.music.midi_io import melody_to_score, read_midi_melody
 from melodiff.server import create_app, media
-from melodiff.server.tiny import untrained_pipeline
+from tiny_model import untrained_pipeline
 
 FAST = {"sampler": "ddim", "steps": 4}
 RunJob = Callable[..., dict]
@@ -39,7 +39,7 @@ def test_health_page_and_openapi(client: TestClient) -> None:
     assert page.status_code == 200 and "melodiff studio" in page.text
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/api/generate", "/api/infill", "/api/continue", "/api/interpolate", "/api/health",
+    for path in ("/api/generate", "/api/infill", "/api/continue", "/api/bridge", "/api/health",
                  "/api/melodies", "/api/jobs/{job_id}", "/api/melodies/{melody_id}/wav"):
         assert path in paths
 
@@ -90,7 +90,7 @@ def test_infill_keeps_the_other_bars(client: TestClient, run_job: RunJob, make_m
         assert np.array_equal(result.ids[keep], source.ids[keep])
 
 
-def test_continue_and_interpolate(client: TestClient, run_job: RunJob, make_melody: MakeMelody) -> None:
+def test_continue_and_bridge(client: TestClient, run_job: RunJob, make_melody: MakeMelody) -> None:
     first, second = make_melody(3, 3), make_melody(4, 4)
     first_id, second_id = upload(client, first)["melodies"][0]["id"], upload(client, second)["melodies"][0]["id"]
     job = run_job(client, "/api/continue", {"melody_id": first_id, "bars": 3, **FAST})
@@ -98,7 +98,7 @@ def test_continue_and_interpolate(client: TestClient, run_job: RunJob, make_melo
     assert item["regenerated"] == [64, 128] and item["num_bars"] == 8  # 3 bars padded to 4, then 2 new chunks
     assert stored(client, item["id"]).ids[:64].tolist() == first.padded().ids.tolist()
 
-    job = run_job(client, "/api/interpolate", {"first_id": first_id, "second_id": second_id, "bars": 2, **FAST})
+    job = run_job(client, "/api/bridge", {"first_id": first_id, "second_id": second_id, "bars": 2, **FAST})
     (item,) = job["melodies"]
     assert item["regenerated"] == [64, 96] and item["parents"] == [first_id, second_id]
     result = stored(client, item["id"])
@@ -150,7 +150,7 @@ def test_edit_requests_rejected(client: TestClient, make_melody: MakeMelody) -> 
         ("/api/infill", {"melody_id": missing, "start_bar": 0, "end_bar": 1}, 404, "no melody 0000"),
         ("/api/infill", {"melody_id": "../x", "start_bar": 0, "end_bar": 1}, 422, "String should match pattern"),
         ("/api/continue", {"melody_id": melody_id, "bars": 65}, 422, "less than or equal to 64"),
-        ("/api/interpolate", {"first_id": melody_id, "second_id": missing}, 404, "no melody"),
+        ("/api/bridge", {"first_id": melody_id, "second_id": missing}, 404, "no melody"),
     ]
     for path, payload, status, message in cases:
         response = client.post(path, json=payload)

@@ -1,6 +1,6 @@
 """The studio page end to end in a real headless Chromium (Debian's ``chromium``, driven by Playwright through
 ``executable_path``; ``playwright install`` is never needed): generate, select bars on the piano roll, infill and see
-the kept bars unchanged; continue, interpolate, upload, play, download, and errors shown on the page.
+the kept bars unchanged; continue, bridge, upload, play, download, and errors shown on the page.
 
 Skipped, with the reason, only where no Chromium binary exists (``apt-get install chromium``) or Playwright is
 missing. Set MELODIFF_CHROMIUM to a browser binary to use another one, and MELODIFF_STUDIO_SCREENSHOT to a PNG path
@@ -138,7 +138,7 @@ def test_generate_select_bars_and_infill(page) -> None:
     assert notes_before(result, 32) == notes_before(page.locator(f"#melody-{source_id}"), 32)
 
 
-def test_drag_select_continue_and_interpolate(page) -> None:
+def test_drag_select_continue_and_bridge(page) -> None:
     generate(page, bars=2, count=2)
     card = page.locator(".melody").first
     first = card.locator('.bar-hit[data-bar="0"]').bounding_box()
@@ -156,12 +156,12 @@ def test_drag_select_continue_and_interpolate(page) -> None:
     sync_api.expect(page.locator(".melody").first.locator(".meta")).to_contain_text("4 bars")
     sync_api.expect(page.locator(".melody").first.locator(".kept")).to_contain_text("✓")
 
-    assert page.locator("#interp-target option").count() == 2
-    page.fill("#interp-bars", "2")
-    page.click("#interpolate")
+    assert page.locator("#bridge-target option").count() == 2
+    page.fill("#bridge-bars", "2")
+    page.click("#bridge")
     sync_api.expect(page.locator(".melody")).to_have_count(4)
     newest = page.locator(".melody").first
-    sync_api.expect(newest.locator(".label")).to_contain_text("interpolated over 2 bars")
+    sync_api.expect(newest.locator(".label")).to_contain_text("bridged over 2 bars")
     sync_api.expect(newest.locator(".kept")).to_contain_text("✓")
 
 

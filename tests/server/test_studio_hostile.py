@@ -22,7 +22,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from hostile_files import MIDI_INPUTS, SCORE_INPUTS
 from melodiff.server import create_app
-from melodiff.server.tiny import untrained_pipeline
+from tiny_model import untrained_pipeline
 
 folder = Path(tempfile.mkdtemp())
 results = {}

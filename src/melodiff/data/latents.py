@@ -46,12 +46,58 @@ class LatentDataset:
 
     @classmethod
     def load(cls, path: str | Path) -> LatentDataset:
+        """The dataset ``save`` wrote. Anything else (garbage, a file cut short, missing or malformed arrays, a bad
+        normaliser) is a one-line error naming the file, not a traceback from deep inside training. Never unpickles:
+        an .npz can hold pickles, which run code when loaded."""
         path = Path(path)
         if not path.is_file():
             raise MelodiffError(f"{path}: no latent dataset (run `melodiff encode` first)")
-        with np.load(path) as f:
-            normalizer = from_dict(LatentNormalizer, json.loads(str(f["normalizer"])))
-            return cls(f["x"], f["offsets"], f["split"], normalizer)
+
+        def bad(why: str) -> MelodiffError:
+            return MelodiffError(f"{path}: not a latent dataset of `melodiff encode` ({why})")
+
+        try:
+            f = np.load(path, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise bad("a single array, not an .npz")
+            with f:
+                missing = [key for key in ("x", "offsets", "split", "normalizer") if key not in f.files]
+                if missing:
+                    raise bad(f"no {', '.join(missing)}")
+                x, offsets, split, text = f["x"], f["offsets"], f["split"], f["normalizer"]
+        except MelodiffError:
+            raise
+        except Exception as exc:  # numpy, zipfile and zlib raise many types for garbage and truncated files
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            if "allow_pickle" in why:  # numpy advises loading it unsafely: not for a file that may be anything
+                why = "object arrays, which are never unpickled" if why.startswith("Object") else "not an .npz"
+            raise bad(f"unreadable: {why}") from None
+        if text.ndim != 0 or text.dtype.kind != "U":
+            raise bad("normalizer is not a JSON string")
+        try:
+            normalizer = from_dict(LatentNormalizer, json.loads(str(text)))
+        except (json.JSONDecodeError, TypeError, MelodiffError) as exc:
+            raise bad(f"bad normalizer: {str(exc).splitlines()[0][:200]}") from None
+        dims, scalars = normalizer.dims, (normalizer.low, normalizer.high, normalizer.mean, normalizer.std)
+        if not (isinstance(normalizer.z_size, int) and isinstance(dims, tuple) and dims
+                and all(isinstance(d, int) for d in dims) and list(dims) == sorted(set(dims))
+                and 0 <= dims[0] and dims[-1] < normalizer.z_size):
+            raise bad("bad normalizer: dims must be ascending VAE dims below z_size")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and -np.inf < v < np.inf for v in scalars):
+            raise bad("bad normalizer: low, high, mean and std must be finite numbers")
+        if x.ndim != 2 or x.dtype.kind != "f" or x.shape[1] != normalizer.latent_dim:
+            raise bad(f"x must be (chunks, {normalizer.latent_dim}) float, got {x.shape} {x.dtype}")
+        if not np.isfinite(x).all():
+            raise bad("x holds NaN or infinity")
+        if (offsets.ndim != 1 or offsets.dtype.kind not in "iu" or len(offsets) == 0 or offsets[0] != 0
+                or offsets[-1] != len(x) or (np.diff(offsets) < 0).any()):
+            raise bad(f"offsets must rise from 0 to len(x) = {len(x)}")
+        if split.ndim != 1 or split.dtype.kind not in "iu" or len(split) != len(offsets) - 1:
+            raise bad(f"split must hold one integer per melody ({len(offsets) - 1})")
+        if ((split < 0) | (split >= len(SPLITS))).any():
+            raise bad(f"split codes must be 0..{len(SPLITS) - 1} ({', '.join(SPLITS)})")
+        return cls(x.astype(np.float32, copy=False), offsets.astype(np.int64, copy=False),
+                   split.astype(np.int8, copy=False), normalizer)
 
 
 def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshold: float = 1.0,

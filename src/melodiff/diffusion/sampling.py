@@ -13,25 +13,19 @@ U times the network calls and is meant for windows with ``project`` (without it,
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 
 import torch
 
 from melodiff.diffusion.schedule import NoiseSchedule, predict_eps, predict_x0
 from melodiff.errors import MelodiffError
+from melodiff.options import FAST_STEPS, Sampler, check_resample
+
+__all__ = ["FAST_STEPS", "Sampler", "check_resample", "ddim_sample", "ddpm_sample", "denoiser_calls",
+           "dpm_solver_sample", "sample", "timesteps"]
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Project = Callable[[torch.Tensor, float, torch.Generator | None], torch.Tensor]
 Callback = Callable[[int, int, torch.Tensor], None]
-
-FAST_STEPS = 50  # what sample() gives DDIM and DPM-Solver++ when no steps are asked for (README, Results)
-
-
-class Sampler(str, Enum):
-    DDPM = "ddpm"  # ancestral, all N steps (the paper)
-    DDIM = "ddim"  # deterministic at eta = 0, any number of steps
-    DPM_SOLVER = "dpm-solver"  # DPM-Solver++(2M), second order; the default, 50 steps (README, Results)
-
 
 def _x0(model_fn: ModelFn, x: torch.Tensor, alpha_bar: float, clip: bool | float | None) -> torch.Tensor:
     level = torch.full((x.shape[0],), alpha_bar**0.5, dtype=x.dtype, device=x.device)
@@ -51,13 +45,6 @@ def _renoise(x: torch.Tensor, alpha_bar_from: float, alpha_bar_to: float,
     """Forward process from level alpha_bar_from back to the noisier alpha_bar_to: q(x_to | x_from)."""
     ratio = alpha_bar_to / alpha_bar_from
     return ratio**0.5 * x + (1 - ratio) ** 0.5 * _noise(x, generator)
-
-
-def check_resample(method: Sampler | str, resample: int) -> None:
-    """Resampling redoes single steps, which DPM-Solver++'s multistep history does not allow."""
-    if resample > 1 and method == Sampler.DPM_SOLVER:
-        raise MelodiffError("resampling works with the ddim and ddpm samplers, not dpm-solver (a multistep solver, "
-                            "the default): choose sampler ddim")
 
 
 def _resampled(step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor, alpha_bar: float,
@@ -163,6 +150,13 @@ def dpm_solver_sample(model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Ten
         if callback is not None:
             callback(i + 1, len(ts), x0)
     return x
+
+
+def denoiser_calls(method: Sampler | str, num_steps: int, steps: int | None = None, resample: int = 1) -> int:
+    """Network calls of one :func:`sample` run on a schedule of ``num_steps``: one per timestep, and with
+    ``resample`` U, U per timestep but the last (its result is not noised back)."""
+    count = num_steps if Sampler(method) is Sampler.DDPM else len(timesteps(num_steps, steps or FAST_STEPS))
+    return count * resample - (resample - 1)
 
 
 def sample(method: Sampler | str, model_fn: ModelFn, schedule: NoiseSchedule, x_T: torch.Tensor,

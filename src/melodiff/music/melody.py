@@ -116,6 +116,16 @@ class Melody:
     def num_notes(self) -> int:
         return int((self.ids >= 2).sum())
 
+    @property
+    def num_chunks(self) -> int:
+        """2-bar chunks the melody takes once padded (the last one may be partly rest)."""
+        return -(-len(self) // CHUNK_STEPS)
+
+    @property
+    def padded_bars(self) -> int:
+        """Bars the melody takes once padded to whole 2-bar chunks."""
+        return self.num_chunks * BARS_PER_CHUNK
+
     def padded(self, multiple: int = CHUNK_STEPS) -> Melody:
         """Pad with rest to a multiple of ``multiple`` steps (a NOTE_OFF ends the last note)."""
         pad = (-len(self)) % multiple

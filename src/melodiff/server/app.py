@@ -24,22 +24,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from melodiff import __version__
-from melodiff.diffusion.sampling import FAST_STEPS, Sampler, timesteps
 from melodiff.errors import MelodiffError
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR
 from melodiff.music.midi_io import fluidsynth_available
-from melodiff.pipeline import Pipeline, SamplingOptions
+from melodiff.options import MAX_SAMPLING_STEPS, Sampler
+from melodiff.pipeline import Pipeline
 from melodiff.server import media
 from melodiff.server.jobs import Job, JobQueue, QueueFull
 from melodiff.server.schemas import (
-    MAX_STEPS,
     MAX_TOTAL_BARS,
     MELODY_ID,
+    BridgeRequest,
     ContinueRequest,
     GenerateRequest,
     HealthOut,
     InfillRequest,
-    InterpolateRequest,
     JobOut,
     JobStatus,
     Limits,
@@ -71,8 +70,6 @@ class Studio:
         self.jobs = JobQueue(max_concurrent, max_queued)
         self.max_upload_bytes = max_upload_bytes
         self.file_work = threading.BoundedSemaphore(max_concurrent)  # upload parsing and WAV rendering
-        if self._pipeline is not None:
-            self.jobs.watch(self._pipeline.denoiser)
 
     @property
     def loaded(self) -> bool:
@@ -81,16 +78,15 @@ class Studio:
     def pipeline(self) -> Pipeline:
         with self._load_lock:
             if self._pipeline is None:
-                pipeline = self._loader()
-                self.jobs.watch(pipeline.denoiser)
-                self._pipeline = pipeline
+                self._pipeline = self._loader()
             return self._pipeline
 
     def close(self) -> None:
         self.jobs.shutdown()
 
     def max_steps(self) -> int:
-        return min(MAX_STEPS, self._pipeline.schedule.num_steps) if self._pipeline is not None else MAX_STEPS
+        return min(MAX_SAMPLING_STEPS, self._pipeline.schedule.num_steps) if self._pipeline is not None \
+            else MAX_SAMPLING_STEPS
 
     def melody(self, melody_id: str) -> media.StoredMelody:
         try:
@@ -205,6 +201,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
 
     # ---- sampling jobs -----------------------------------------------------------------------------------------
     async def submit(kind: str, request: SamplingRequest, work: Callable[[Pipeline, Job], list]) -> JSONResponse:
+        request.options()  # a bad combination (resampling with dpm-solver) is a 422 now, not a failed job later
         pipeline = await run_in_threadpool(studio.pipeline)
         if request.sampler is not Sampler.DDPM and request.steps is not None and request.steps > studio.max_steps():
             raise HTTPException(422, f"steps: at most {studio.max_steps()} for this model, got {request.steps}")
@@ -219,9 +216,8 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         """Unconditional melodies of ``bars`` bars."""
 
         def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
-            bars = request.bars or pipeline.window_chunks * BARS_PER_CHUNK
-            job.planned_calls = _planned_calls(pipeline, math.ceil(bars / BARS_PER_CHUNK), request)
-            melodies = pipeline.generate(bars, request.num_samples, request.seed, _options(request))
+            melodies = pipeline.generate(request.bars, request.num_samples, request.seed, request.options(),
+                                         job.report)
             return [studio.melodies.add(m, f"generated, seed {request.seed}, #{i + 1}")
                     for i, m in enumerate(melodies)]
 
@@ -231,17 +227,15 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
     async def infill(request: InfillRequest) -> JSONResponse:
         """Regenerate bars ``[start_bar, end_bar)`` (rounded outward to whole 2-bar chunks); the rest is kept."""
         source = studio.melody(request.melody_id)
-        chunks = math.ceil(len(source.melody) / CHUNK_STEPS)
-        if request.end_bar > chunks * BARS_PER_CHUNK:
-            raise HTTPException(422, f"end_bar: the melody has {chunks * BARS_PER_CHUNK} bars (whole 2-bar chunks), "
+        if request.end_bar > source.melody.padded_bars:
+            raise HTTPException(422, f"end_bar: the melody has {source.melody.padded_bars} bars (whole 2-bar chunks), "
                                 f"got {request.end_bar}")
         first, last = request.start_bar // BARS_PER_CHUNK, math.ceil(request.end_bar / BARS_PER_CHUNK)
         span = (first * CHUNK_STEPS, last * CHUNK_STEPS)
 
         def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
-            job.planned_calls = _planned_calls(pipeline, chunks, request)
             melodies = pipeline.infill(source.melody, request.start_bar, request.end_bar, request.num_samples,
-                                       request.seed, _options(request))
+                                       request.seed, request.options(), job.report)
             label = f"bars {first * BARS_PER_CHUNK + 1}-{last * BARS_PER_CHUNK} infilled"
             return [studio.melodies.add(m, f"{label}, #{i + 1}", span, [source.id]) for i, m in enumerate(melodies)]
 
@@ -256,16 +250,15 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         _check_total(total)
 
         def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
-            job.planned_calls = _planned_calls(pipeline, total // CHUNK_STEPS, request)
             melodies = pipeline.continue_melody(source.melody, request.bars, request.num_samples, request.seed,
-                                                _options(request))
+                                                request.options(), job.report)
             return [studio.melodies.add(m, f"continued by {request.bars} bars, #{i + 1}", (have, total), [source.id])
                     for i, m in enumerate(melodies)]
 
         return await submit("continue", request, work)
 
-    @app.post("/api/interpolate", status_code=202, response_model=JobOut, tags=["sampling"])
-    async def interpolate(request: InterpolateRequest) -> JSONResponse:
+    @app.post("/api/bridge", status_code=202, response_model=JobOut, tags=["sampling"])
+    async def bridge(request: BridgeRequest) -> JSONResponse:
         """``first``, then ``bars`` new bars leading into ``second``, then ``second``."""
         first, second = studio.melody(request.first_id), studio.melody(request.second_id)
         start = len(first.melody.padded())
@@ -273,14 +266,12 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         _check_total(end + len(second.melody.padded()))
 
         def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
-            total = (end + len(second.melody.padded())) // CHUNK_STEPS
-            job.planned_calls = _planned_calls(pipeline, total, request)
             melodies = pipeline.bridge(first.melody, second.melody, request.bars, request.num_samples,
-                                            request.seed, _options(request))
-            return [studio.melodies.add(m, f"interpolated over {request.bars} bars, #{i + 1}", (start, end),
+                                       request.seed, request.options(), job.report)
+            return [studio.melodies.add(m, f"bridged over {request.bars} bars, #{i + 1}", (start, end),
                                         [first.id, second.id]) for i, m in enumerate(melodies)]
 
-        return await submit("interpolate", request, work)
+        return await submit("bridge", request, work)
 
     @app.get("/api/jobs/{job_id}", response_model=JobOut, tags=["sampling"])
     async def job_status(job_id: Annotated[str, MELODY_ID_PATH],
@@ -357,21 +348,6 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
-def _options(request: SamplingRequest) -> SamplingOptions:
-    return SamplingOptions(sampler=request.sampler, steps=request.steps, temperature=request.temperature)
-
-
-def _planned_calls(pipeline: Pipeline, num_chunks: int, request: SamplingRequest) -> int:
-    """Denoiser calls ``pipeline.sample_latents`` will make: windows x sampler steps (for the progress bar)."""
-    window, n = pipeline.window_chunks, pipeline.schedule.num_steps
-    if request.sampler is Sampler.DDPM:
-        steps = n
-    else:
-        steps = len(timesteps(n, min(request.steps or FAST_STEPS, n)))
-    windows = 1 if num_chunks <= window else 1 + math.ceil((num_chunks - window) / max(window // 2, 1))
-    return windows * steps
-
-
 def _check_total(steps: int) -> None:
     if steps > MAX_TOTAL_BARS * STEPS_PER_BAR:
         raise HTTPException(422, f"the result would have {steps // STEPS_PER_BAR} bars; the limit is {MAX_TOTAL_BARS}")

@@ -4,9 +4,9 @@ A burst of requests becomes queued jobs (cheap: a request and a closure each) ra
 memory stays bounded by ``max_concurrent``; past ``max_queued`` waiting jobs new ones are refused (HTTP 503). Finished
 jobs are kept for polling until ``keep_finished`` newer ones have finished.
 
-Progress counts denoiser calls: every sampler makes one per step, so ``calls / planned`` is the fraction of sampling
-done. A forward hook on the denoiser adds to the job that the calling worker thread is running (a thread-local), so
-concurrent jobs never count each other's steps."""
+Progress counts denoiser calls: the pipeline plans them (diffusion/windows.py) and reports every one to the job's
+``report``, so ``calls / planned`` is the fraction of sampling done. ``report`` is also where a running job stops
+when the server shuts down."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-
-import torch
 
 from melodiff.errors import MelodiffError
 from melodiff.server.schemas import JobStatus
@@ -41,11 +39,18 @@ class Job:
     kind: str
     seq: int  # submission order, for queue positions
     status: JobStatus = JobStatus.QUEUED
-    planned_calls: int = 0  # denoiser calls the job will make (set by its work function)
+    planned_calls: int = 0  # denoiser calls the job will make (reported by the pipeline)
     calls: int = 0
     result: Any = None
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def report(self, calls: int, planned: int) -> None:
+        """The pipeline's progress callback: after every denoiser call."""
+        if self.stop.is_set():
+            raise _Stopping
+        self.calls, self.planned_calls = calls, planned
 
     @property
     def progress(self) -> float:
@@ -54,13 +59,6 @@ class Job:
         if self.status is not JobStatus.RUNNING or self.planned_calls <= 0:
             return 0.0
         return min(self.calls / self.planned_calls, 0.99)  # decoding follows the last step
-
-
-_current = threading.local()  # .job, .queue: the Job this worker thread is running, and its JobQueue
-
-
-def current_job() -> Job | None:
-    return getattr(_current, "job", None)
 
 
 class JobQueue:
@@ -72,8 +70,6 @@ class JobQueue:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._seq = 0
-        self._stopping = False
-        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
 
     # ---- submitting and polling --------------------------------------------------------------------------------
     def submit(self, kind: str, work: Callable[[Job], Any]) -> Job:
@@ -103,36 +99,18 @@ class JobQueue:
         return sum(j.status is JobStatus.QUEUED and j.seq < job.seq for j in list(self._jobs.values()))
 
     def shutdown(self) -> None:
-        """Cancel queued jobs and stop running ones at their next sampler step (then the hooks go)."""
-        self._stopping = True
+        """Cancel queued jobs and stop running ones at their next denoiser call (or before they start)."""
+        with self._lock:
+            for job in self._jobs.values():
+                job.stop.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if not self.count(JobStatus.RUNNING):
-            self._remove_hooks()
-
-    # ---- progress --------------------------------------------------------------------------------------------------
-    def watch(self, denoiser: torch.nn.Module) -> None:
-        """Count ``denoiser`` calls towards the job of the calling worker thread (this queue's workers only: a
-        denoiser may serve several apps, as in the tests)."""
-
-        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
-            job = current_job()
-            if job is None or getattr(_current, "queue", None) is not self:
-                return
-            if self._stopping:
-                raise _Stopping
-            job.calls += 1
-
-        self._hooks.append(denoiser.register_forward_hook(hook))
-
-    def _remove_hooks(self) -> None:
-        while self._hooks:
-            self._hooks.pop().remove()
 
     # ---- internals -------------------------------------------------------------------------------------------------
     def _run(self, job: Job, work: Callable[[Job], Any]) -> None:
         job.status = JobStatus.RUNNING
-        _current.job, _current.queue = job, self
         try:
+            if job.stop.is_set():
+                raise _Stopping
             job.result = work(job)
             job.status = JobStatus.DONE
         except MelodiffError as exc:
@@ -143,10 +121,7 @@ class JobQueue:
             log.exception("job %s (%s) failed", job.id, job.kind)
             job.error, job.status = "internal error while sampling (see the server log)", JobStatus.FAILED
         finally:
-            _current.job = _current.queue = None
             job.done.set()
-            if self._stopping and not self.count(JobStatus.RUNNING):
-                self._remove_hooks()
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.done.is_set()]

@@ -10,14 +10,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from melodiff.diffusion.sampling import Sampler
 from melodiff.music.limits import MAX_SEED
-from melodiff.pipeline import MAX_SAMPLING_STEPS as MAX_STEPS
-from melodiff.pipeline import MAX_TEMPERATURE
+from melodiff.options import MAX_RESAMPLE, MAX_SAMPLING_STEPS, MAX_TEMPERATURE, Sampler, SamplingOptions
 
 MAX_BARS = 64  # bars one request may add (generate: the length; continue / interpolate: the new bars)
 MAX_TOTAL_BARS = 128  # the longest melody a request may produce or take as input (uploads are cut to this)
-MAX_SAMPLES = 8  # variations per request
+MAX_SAMPLES = 8  # variations per request (the library allows more: a request should be quick)
 MELODY_ID = r"^[0-9a-f]{32}$"
 
 MelodyId = Annotated[str, Field(pattern=MELODY_ID, description="a melody id returned by this server")]
@@ -33,9 +31,15 @@ class SamplingRequest(_Request):
     num_samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations to make")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="the same seed gives the same music")
     sampler: Sampler = Field(Sampler.DPM_SOLVER, description="dpm-solver (default) | ddim | ddpm (all schedule steps)")
-    steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="steps for ddim / dpm-solver (default: the "
-                              "sampler's); at most the model's schedule length")
+    steps: int | None = Field(None, ge=1, le=MAX_SAMPLING_STEPS, description="steps for ddim / dpm-solver "
+                              "(default: the sampler's); at most the model's schedule length")
     temperature: float = Field(0.0, ge=0.0, le=MAX_TEMPERATURE, description="VAE decoder temperature; 0 = greedy")
+    resample: int = Field(1, ge=1, le=MAX_RESAMPLE, description="RePaint: take every step this often where music "
+                          "is kept (ddim and ddpm only; 1 = off)")
+
+    def options(self) -> SamplingOptions:
+        """The library's options (which check the combination, e.g. resampling with dpm-solver)."""
+        return SamplingOptions(self.sampler, self.steps, self.temperature, self.resample)
 
 
 class GenerateRequest(SamplingRequest):
@@ -59,7 +63,7 @@ class ContinueRequest(SamplingRequest):
     bars: int = Field(8, ge=1, le=MAX_BARS, description="bars to add")
 
 
-class InterpolateRequest(SamplingRequest):
+class BridgeRequest(SamplingRequest):
     first_id: MelodyId
     second_id: MelodyId
     bars: int = Field(4, ge=1, le=MAX_BARS, description="new bars between the two melodies")

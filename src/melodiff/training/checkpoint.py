@@ -4,8 +4,10 @@ and, for resuming only, ``state.pt`` (optimiser, step, EMA, RNG). Every file is 
 
 from __future__ import annotations
 
+import glob
 import io
 import json
+import pickle
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -77,10 +79,43 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
 
 
 def read_train_state(folder: str | Path) -> dict[str, Any] | None:
+    """The resume state in ``folder``, or None if it has none. ``weights_only`` refuses pickles that would run code;
+    that, a truncated file (a disk that filled up before atomic writes) and garbage all end as one-line errors."""
     path = Path(folder) / STATE
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, KeyError,
+            IndexError, UnicodeDecodeError) as exc:
+        raise MelodiffError(f"{path}: corrupt or unsafe training state ({_gist(exc)}); delete it to start over") \
+            from None
+    if not isinstance(state, dict) or not {"kind", "model", "optimizer", "step"} <= set(state):
+        raise MelodiffError(f"{path}: not a melodiff training state; delete it to start over")
+    return state
+
+
+def _gist(exc: BaseException, limit: int = 200) -> str:
+    """What went wrong in torch.load, on one short line: the first sentence of its message, past torch's opening
+    advice to retry with weights_only=False (which is what must not happen: that would run the file's code)."""
+    text = str(exc).split("WeightsUnpickler error:")[-1]
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.startswith("Weights only load failed")]
+    gist = lines[0].split(". ")[0].rstrip(".") if lines else type(exc).__name__
+    return gist if len(gist) <= limit else gist[:limit - 1] + "…"
+
+
+def remove_stale_temp_files(folder: str | Path, names: Sequence[str] = (WEIGHTS, CONFIG, STATE)) -> list[Path]:
+    """Delete the temporary files (``.<name>.<random>.tmp``, see utils/io.py) that a writer of ``names`` killed
+    mid-write left in ``folder``: nothing renames them any more, and a weights file can be large. Only for a folder
+    no other process is writing to. Returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    for name in names:
+        for path in folder.glob(f".{glob.escape(name)}.*.tmp"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def load_module(folder: str | Path, kind: str, build: Callable[[dict[str, Any]], M]) -> tuple[M, dict[str, Any]]:

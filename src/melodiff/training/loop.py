@@ -4,14 +4,21 @@ CSV logging, atomic checkpoints and exact resume; multi-process data parallel un
 ranks before each step, as DDP does; the loss function may call any method of the model, not only ``forward``).
 
 Randomness: the batch and noise of step ``s`` on rank ``r`` come from a generator seeded with (seed, r, s), so a run
-resumed from a checkpoint continues exactly as if it had never stopped."""
+resumed from a checkpoint continues exactly as if it had never stopped.
+
+Stopping: a time limit, Ctrl-C or SIGTERM ends the run after the current step with a checkpoint; a non-finite loss
+is an error. Under ``torchrun`` the ranks agree on all of these in the gradient all-reduce, so they stop at the same
+step (a rank that stopped alone would leave the others waiting for its gradients forever)."""
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,9 +30,19 @@ import torch.distributed as dist
 from torch import nn
 
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import read_train_state, save_checkpoint
+from melodiff.training.checkpoint import (
+    CONFIG,
+    STATE,
+    WEIGHTS,
+    read_train_state,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
+from melodiff.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
+
+LOG = "log.csv"  # one row per logged step
 
 # loss_fn(model, step, generator) -> (scalar loss, metrics for the log)
 LossFn = Callable[[nn.Module, int, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
@@ -44,8 +61,10 @@ class LoopConfig:
 
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    """The generator of step ``step`` on rank ``rank``; taken modulo 2^63, which torch accepts, so that every seed of
+    0..MAX_SEED works (below about 900,000 the modulo changes nothing: older runs resume exactly)."""
     g = torch.Generator()
-    g.manual_seed((seed * 1_000_003 + rank) * 10_000_019 + step)
+    g.manual_seed(((seed * 1_000_003 + rank) * 10_000_019 + step) % 2**63)
     return g
 
 
@@ -60,9 +79,14 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
           meta: dict[str, Any], progress: bool = True, init_step: int = 0) -> nn.Module:
     """Train ``model`` in place for ``config.steps`` steps, resuming from ``out/state.pt`` if present, else from
     ``init_step`` (a run started from another checkpoint's weights). Writes ``out/`` (checkpoint, see checkpoint.py)
-    and ``out/log.csv``. Returns the model (EMA weights if used)."""
+    and ``out/log.csv``. Returns the model (EMA weights if used).
+
+    SIGINT (Ctrl-C) or SIGTERM stops the run at the end of the current step with a checkpoint, then raises
+    KeyboardInterrupt; rerun to resume."""
     out = Path(out)
     rank, world = _dist_setup()
+    if rank == 0:  # what a killed writer left behind, before this run writes temp files of its own
+        remove_stale_temp_files(out, (WEIGHTS, CONFIG, STATE, LOG))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(0))
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if config.ema_decay > 0 else None
     start = init_step
@@ -70,35 +94,48 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
     if state is not None:
         if state.get("kind") != kind:
             raise MelodiffError(f"{out}: holds a {state.get('kind')!r} run, not {kind!r}; use another --out")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start = int(state["step"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise MelodiffError(f"{out / STATE}: does not fit this run's model ({str(exc).strip().splitlines()[0]}); "
+                                f"delete it to start over") from None
         ema = state.get("ema")
-        start = state["step"]
         log.info("resuming %s from step %d", out, start)
     if world > 1:
         for tensor in model.state_dict().values():
             dist.broadcast(tensor, 0)
     out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "log.csv"
+    log_path = out / LOG
+    if rank == 0 and start > 0:
+        _trim_log(log_path, start)
     t0 = time.time()
     writer = None
     bar = None
+    interrupted = False
     if rank == 0 and progress:
         from tqdm import tqdm
 
         bar = tqdm(total=config.steps, initial=start, desc=f"train {kind}", unit="step", dynamic_ncols=True)
+    stop = _StopRequest()  # from here on, SIGINT and SIGTERM stop the run at the end of a step
     try:
         for step in range(start, config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step)
             loss, metrics = loss_fn(model, step, step_generator(config.seed, rank, step))
-            if not torch.isfinite(loss):
-                raise MelodiffError(f"non-finite loss at step {step}; lower the learning rate")
+            finite = bool(torch.isfinite(loss))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if finite:  # otherwise no gradients; with world > 1 this rank still joins the all-reduce below
+                loss.backward()
             time_up = time.time() - t0 > config.max_seconds
+            interrupted = stop.requested
             if world > 1:
-                time_up = _average_gradients(model, world, time_up)
+                time_up, interrupted, non_finite = _average_gradients(model, world, time_up, interrupted,
+                                                                      not finite)
+                finite = not non_finite
+            if not finite:
+                raise MelodiffError(f"non-finite loss at step {step}; lower the learning rate")
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             if ema is not None:
@@ -126,38 +163,106 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
                     bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "ce", "kl", "mse")})
             if bar is not None:
                 bar.update(1)
-            if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
+            saved = rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps)
+            if saved:
                 _save(out, kind, model, optimizer, ema, done, meta)
-            if time_up:
-                if rank == 0 and done % config.checkpoint_every:
+            if time_up or interrupted:
+                if rank == 0 and not saved:
                     _save(out, kind, model, optimizer, ema, done, meta)
-                log.warning("stopping after %.0f s at step %d (time limit); rerun to resume", time.time() - t0, done)
+                if interrupted:
+                    log.info("interrupted at step %d (checkpoint saved); rerun to resume", done)
+                else:
+                    log.warning("stopping after %.0f s at step %d (time limit); rerun to resume",
+                                time.time() - t0, done)
                 break
     finally:
+        stop.restore()
         if bar is not None:
             bar.close()
         if writer is not None:
             writer._file.close()
     if world > 1:
         dist.barrier()  # every rank leaves together, after rank 0 has written the last checkpoint
+    if interrupted:
+        raise KeyboardInterrupt
     if ema is not None:
         model.load_state_dict(ema)
     return model
 
 
-def _average_gradients(model: nn.Module, world: int, time_up: bool) -> bool:
-    """Average the gradients over the ranks; returns whether any rank's time is up. That flag rides in the same
-    all-reduce: every rank must stop at the same step, or the others would wait for gradients that never come."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    flag = torch.tensor([float(time_up)], device=grads[0].device, dtype=grads[0].dtype)
-    flat = torch.cat([g.reshape(-1) for g in grads] + [flag])
+class _StopRequest:
+    """Until ``restore()``, SIGINT and SIGTERM only set ``requested``: the loop stops at the end of the step, with a
+    checkpoint, instead of dying mid-step with up to ``checkpoint_every`` steps lost. More signals change nothing, so
+    a second Ctrl-C (or torchrun's SIGTERM after the terminal's SIGINT) cannot cut the checkpoint short. Signal
+    handlers can only be set in the main thread; elsewhere this does nothing and signals act as before."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop the rows of ``path`` (log.csv) after ``step``, the step a run resumes from: they were logged after the
+    last checkpoint of a run that then died, and will be logged again. Incomplete rows (a write cut short) go too."""
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = list(reader)
+        fields = reader.fieldnames or []
+    except csv.Error:
+        fields = []
+    if "step" not in fields:  # not a log this loop wrote (or its header was cut short): the run starts a new one
+        path.unlink()
+        return
+    kept = [row for row in rows if _logged_step(row) <= step]
+    if len(kept) == len(rows) and text.endswith("\n"):
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(kept)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _logged_step(row: dict[str | None, Any]) -> float:
+    """A row's step, or infinity for a row cut short (missing or extra fields, no step)."""
+    if None in row or None in row.values():
+        return math.inf
+    try:
+        return int(row.get("step", ""))
+    except ValueError:
+        return math.inf
+
+
+def _average_gradients(model: nn.Module, world: int, *flags: bool) -> tuple[bool, ...]:
+    """Average the gradients over the ranks; returns, for each flag (time up, a stop signal, a non-finite loss),
+    whether any rank raised it. The flags ride in the same all-reduce: every rank must stop at the same step, or the
+    others would wait for gradients that never come. A parameter without a gradient (on a rank that skipped
+    backward) sends zeros, so every rank's message has the same layout; it gets no gradient back."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    parts = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+    flat = torch.cat([*parts, torch.tensor([float(f) for f in flags], device=params[0].device,
+                                           dtype=params[0].dtype)])
     dist.all_reduce(flat)
     flat /= world
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
-    return bool(flat[-1].item() > 0)
+    for p in params:
+        if p.grad is not None:
+            p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
+        offset += p.numel()
+    return tuple(bool(v > 0) for v in flat[offset:].tolist())
 
 
 def _save(out: Path, kind: str, model: nn.Module, optimizer: torch.optim.Optimizer, ema: dict | None, step: int,

@@ -295,12 +295,12 @@ function updateEditPanel() {
   for (const id of ["sel-start", "sel-end"]) { $(id).disabled = !melody; $(id).max = bars; }
   $("infill").disabled = state.busy || !melody || !state.selection;
   $("continue").disabled = state.busy || !melody;
-  $("interp-target").disabled = !melody || state.order.length < 2;
-  $("interpolate").disabled = state.busy || !melody || !$("interp-target").value;
+  $("bridge-target").disabled = !melody || state.order.length < 2;
+  $("bridge").disabled = state.busy || !melody || !$("bridge-target").value;
 }
 
 function refreshTargets() {
-  const select = $("interp-target");
+  const select = $("bridge-target");
   const previous = select.value;
   select.replaceChildren();
   for (const id of [...state.order].reverse()) {
@@ -361,9 +361,9 @@ function wire() {
     start_bar: state.selection.start, end_bar: state.selection.end }));
   $("continue").addEventListener("click", () => runJob("/api/continue", { ...samplingFields(),
     melody_id: state.active, bars: Number($("continue-bars").value) }));
-  $("interpolate").addEventListener("click", () => runJob("/api/interpolate", { ...samplingFields(),
-    first_id: state.active, second_id: $("interp-target").value, bars: Number($("interp-bars").value) }));
-  $("interp-target").addEventListener("change", updateEditPanel);
+  $("bridge").addEventListener("click", () => runJob("/api/bridge", { ...samplingFields(),
+    first_id: state.active, second_id: $("bridge-target").value, bars: Number($("bridge-bars").value) }));
+  $("bridge-target").addEventListener("change", updateEditPanel);
   $("sel-start").addEventListener("change", selectionFromInputs);
   $("sel-end").addEventListener("change", selectionFromInputs);
   window.addEventListener("mouseup", () => { state.dragging = false; });

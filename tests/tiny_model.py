@@ -1,4 +1,4 @@
-"""An untrained, tiny Pipeline built in memory in a fraction of a second: for the studio's tests, load smoke tests
+"""An untrained, tiny Pipeline built in memory in a fraction of a second: for the studio's tests, its load benchmark
 and trying the page without a trained model. Its melodies are noise (the decoder has learnt nothing)."""
 
 from __future__ import annotations
