@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melodiff.baseline.train import load_mdn
 from melodiff.cli import main
 from melodiff.data.prepare import PrepareConfig, load_melodies, split_of
 from melodiff.diffusion.sampling import Sampler
 from melodiff.evaluation import Evaluator
+from melodiff.loading import load_mdn
 from melodiff.metrics.stats import DESCRIPTIVE
 from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.music.midi_io import read_midi_melody, write_midi
@@ -255,8 +255,8 @@ def test_encode_with_the_encoder_mean(work: Path, tmp_path: Path) -> None:
 
 
 def test_train_vae_on_from_the_shipped_vae(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from melodiff.loading import read_config
     from melodiff.pipeline import DEFAULT_MODEL
-    from melodiff.training.checkpoint import read_config
 
     shipped = read_config(DEFAULT_MODEL / "vae", "vae")["step"]
     ok(None, "train-vae", "--data", work / "data", "--out", tmp_path / "vae", "--init", "default",
@@ -267,7 +267,7 @@ def test_train_vae_on_from_the_shipped_vae(work: Path, tmp_path: Path, capsys: p
 
 
 def test_set_changes_a_preset_for_a_new_run(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from melodiff.training.checkpoint import read_config
+    from melodiff.loading import read_config
 
     vae = ("train-vae", "--data", work / "data", "--out", tmp_path / "vae", "--preset", "tiny")
     ok(None, *vae, "--steps", 2, "--set", "train.max_beta=0.05", "--set", "model.z_size=8")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from melodiff.data.normalizer import LatentNormalizer
+from melodiff.data.normalizer import LatentNormalizer, Scaling
 from melodiff.diffusion.config import preset as diffusion_preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.interpolation import ddim_invert
@@ -32,7 +32,7 @@ def tiny_pipeline() -> Pipeline:
     rng = np.random.default_rng(0)
     z = rng.normal(size=(100, vae_config.z_size)).astype(np.float32)
     sigma = np.where(np.arange(vae_config.z_size) % 3 == 0, 1.5, 0.2) * np.ones((100, 1))
-    normalizer = LatentNormalizer.fit(z, sigma)
+    normalizer = LatentNormalizer.fit(z, sigma, scaling=Scaling.MINMAX)  # latents in [-1, 1]
     denoiser_config, schedule_config, _ = diffusion_preset("tiny")
     with torch.random.fork_rng():
         torch.manual_seed(0)

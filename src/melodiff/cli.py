@@ -66,7 +66,8 @@ def _cmd_train_vae(args: argparse.Namespace) -> None:
 def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
     from melodiff.data.chunks import training_chunks
     from melodiff.data.prepare import load_melodies
-    from melodiff.vae.train import evaluate_vae, load_vae, prior_statistics
+    from melodiff.loading import load_vae
+    from melodiff.vae.evaluate import evaluate_vae, prior_statistics
 
     melodies, _ = load_melodies(args.data, args.split)
     vae, chunks = load_vae(args.vae), training_chunks(melodies)
@@ -76,9 +77,8 @@ def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
 
 
 def _cmd_encode(args: argparse.Namespace) -> None:
-    from melodiff.data.latents import encode_dataset
-    from melodiff.training.checkpoint import read_config
-    from melodiff.vae.train import load_vae
+    from melodiff.loading import load_vae, read_config
+    from melodiff.vae.encode import encode_dataset
 
     dims = read_config(args.vae, "vae").get("trim_dims")  # set by `import-magenta --paper-dims`
     data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims,
@@ -255,9 +255,9 @@ def _cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from melodiff.baseline.train import load_mdn
     from melodiff.data.prepare import load_melodies
     from melodiff.evaluation import Evaluator, write_results
+    from melodiff.loading import load_mdn
 
     if Path(args.out).suffix.lower() in (".json", ".md"):
         raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")

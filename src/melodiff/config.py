@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from collections.abc import Callable, Sequence
 from enum import Enum
-from pathlib import Path
 from typing import Any, TypeVar
 
 from melodiff.errors import MelodiffError
@@ -59,16 +57,6 @@ def _coerce(hint: Any, value: Any) -> Any:
     if origin is tuple and isinstance(value, list):
         return tuple(value)
     return value
-
-
-def save_json(config: Any, path: str | Path) -> None:
-    from melodiff.utils.io import atomic_write_text
-
-    atomic_write_text(path, json.dumps(to_dict(config), indent=2))
-
-
-def load_json(cls: type[T], path: str | Path) -> T:
-    return from_dict(cls, json.loads(Path(path).read_text()))
 
 
 ZERO_ALLOWED = (".transpose", ".dense_blocks")  # the integer fields that may be 0 (no transposition, no blocks)

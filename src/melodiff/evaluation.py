@@ -1,4 +1,4 @@
-"""The paper's evaluation (PAPER.md §7) for our models: framewise self-similarity (Consistency / Variance of pitch
+"""The paper's evaluation (docs/PAPER.md §7) for our models: framewise self-similarity (Consistency / Variance of pitch
 and duration, against the *training* melodies as ground truth) and latent FD / MMD (against the held-out *test*
 latents), for unconditional generation and for infilling the middle half of test sequences; next to them descriptive
 statistics of the melodies (metrics/stats.py) and the wall time per generated sample.

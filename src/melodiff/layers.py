@@ -1,4 +1,4 @@
-"""Network parts shared by the diffusion denoiser and the TransformerMDN baseline (PAPER.md §4, §6)."""
+"""Network parts shared by the diffusion denoiser and the TransformerMDN baseline (docs/PAPER.md §4, §6)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class TransformerTrunk(nn.Module):
 
 
 class DenseResBlock(nn.Module):
-    """LN -> [FiLM] -> swish -> Dense -> LN -> [FiLM] -> swish -> Dense, plus the skip (PAPER.md §4).
+    """LN -> [FiLM] -> swish -> Dense -> LN -> [FiLM] -> swish -> Dense, plus the skip (docs/PAPER.md §4).
     With ``film_dim`` > 0 each LN output is modulated as gamma * h + xi, gamma and xi = Dense(noise embedding)."""
 
     def __init__(self, units: int, film_dim: int = 0) -> None:
@@ -60,9 +60,3 @@ class DenseResBlock(nn.Module):
         h = self.dense1(F.silu(self._modulate(self.norm1(x), 0, cond)))
         h = self.dense2(F.silu(self._modulate(self.norm2(h), 1, cond)))
         return x + h
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-

@@ -20,6 +20,7 @@ from melodiff.diffusion.sampling import ModelFn, denoiser_calls, sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
+from melodiff.loading import load_model
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -43,16 +44,7 @@ class Pipeline:
     def from_pretrained(cls, path: str | Path = "default") -> Pipeline:
         """A model folder holding ``vae/`` and ``diffusion/`` checkpoints; "default" is the model shipped inside
         the package."""
-        from melodiff.bundle import verify_model
-        from melodiff.diffusion.train import load_diffusion
-        from melodiff.vae.train import load_vae
-
-        folder = DEFAULT_MODEL if str(path) == "default" else Path(path)
-        if not (folder / "vae").is_dir() or not (folder / "diffusion").is_dir():
-            raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
-        verify_model(folder)
-        denoiser, schedule, normalizer = load_diffusion(folder / "diffusion")
-        return cls(load_vae(folder / "vae"), denoiser, schedule, normalizer)
+        return cls(*load_model(DEFAULT_MODEL if str(path) == "default" else Path(path)))
 
     @property
     def window_chunks(self) -> int:

@@ -1,4 +1,4 @@
-"""Framewise self-similarity (PAPER.md §7): closed-form OA, frames, Consistency / Variance."""
+"""Framewise self-similarity (docs/PAPER.md §7): closed-form OA, frames, Consistency / Variance."""
 
 from __future__ import annotations
 

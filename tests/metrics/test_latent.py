@@ -1,4 +1,4 @@
-"""Latent-space metrics (PAPER.md §7): Fréchet distance and biased RBF MMD²."""
+"""Latent-space metrics (docs/PAPER.md §7): Fréchet distance and biased RBF MMD²."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from melodiff.diffusion.config import preset as diffusion_preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.train import train_diffusion
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import read_config
+from melodiff.loading import read_config
 from melodiff.training.loop import LoopConfig, train
 from melodiff.vae.config import preset as vae_preset
 from melodiff.vae.model import MelodyVAE

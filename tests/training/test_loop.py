@@ -12,22 +12,22 @@ import pytest
 import torch
 from torch import nn
 
-from melodiff.baseline.train import load_mdn, train_mdn
+from melodiff.baseline.train import train_mdn
 from melodiff.config import from_dict, to_dict
 from melodiff.data.latents import LatentDataset
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.data.prepare import PrepareConfig, prepare
 from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig
 from melodiff.diffusion.config import preset as diffusion_preset
-from melodiff.diffusion.train import load_diffusion, train_diffusion
+from melodiff.diffusion.train import train_diffusion
 from melodiff.errors import MelodiffError
+from melodiff.loading import load_diffusion, load_mdn, load_vae, read_config, read_weights
 from melodiff.music.melody import Melody
 from melodiff.music.midi_io import write_midi
-from melodiff.training.checkpoint import read_config, read_weights
 from melodiff.training.loop import LoopConfig, train
 from melodiff.vae.config import VAEConfig
 from melodiff.vae.config import preset as vae_preset
-from melodiff.vae.train import load_vae, train_vae
+from melodiff.vae.train import train_vae
 
 
 @pytest.fixture(scope="module")

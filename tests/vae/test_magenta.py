@@ -17,11 +17,10 @@ import torch
 
 from melodiff.cli import main
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import read_config
+from melodiff.loading import load_vae, read_config
 from melodiff.vae import magenta
 from melodiff.vae.magenta import PAPER_DIMS, load_magenta, read_magenta
 from melodiff.vae.tf_bundle import _crc_bytes, crc32c, read_bundle, snappy_decompress
-from melodiff.vae.train import load_vae
 
 FIXTURES = Path(__file__).parent / "fixtures" / "magenta"
 TOL = 1e-5

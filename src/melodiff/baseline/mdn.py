@@ -1,4 +1,4 @@
-"""The TransformerMDN baseline (PAPER.md §6): an autoregressive transformer over the same normalised latent
+"""The TransformerMDN baseline (docs/PAPER.md §6): an autoregressive transformer over the same normalised latent
 sequences, with a mixture of diagonal Gaussians as the output distribution."""
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import torch
 
-from melodiff.baseline.mdn import MDNConfig, TransformerMDN, mdn_loss, preset
-from melodiff.config import build_checked, from_dict, to_dict
+from melodiff.baseline.mdn import TransformerMDN, mdn_loss, preset
+from melodiff.config import build_checked, to_dict
 from melodiff.data.latents import LatentDataset
 from melodiff.diffusion.train import WindowSampler
-from melodiff.training.checkpoint import load_module, read_config, run_configs
+from melodiff.loading import read_config
+from melodiff.training.checkpoint import run_configs
 from melodiff.training.loop import LoopConfig, train
 
 KIND = "mdn"
@@ -46,7 +47,3 @@ def train_mdn(latents: str | Path, out: str | Path, preset_name: str = "cpu", st
     meta = {"model": to_dict(model_config), "train": to_dict(train_config), "normalizer": to_dict(data.normalizer),
             "latents": str(latents)}
     return train(model, loss_fn, loop, out, KIND, meta, progress=progress)
-
-
-def load_mdn(folder: str | Path) -> TransformerMDN:
-    return load_module(folder, KIND, lambda meta: TransformerMDN(from_dict(MDNConfig, meta["model"])))[0]

@@ -1,4 +1,4 @@
-"""2-bar chunk arrays for VAE training and encoding, and random transposition (PAPER.md §1-2)."""
+"""2-bar chunk arrays for VAE training and encoding, and random transposition (docs/PAPER.md §1-2)."""
 
 from __future__ import annotations
 

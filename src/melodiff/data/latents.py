@@ -1,4 +1,5 @@
-"""Encode a prepared dataset with a trained VAE into a latent dataset for the diffusion model and the baseline.
+"""The latent dataset that the diffusion model and the baseline train on, as ``melodiff encode`` writes it
+(vae/encode.py makes it from a prepared dataset and a trained VAE).
 
 On disk (one ``.npz``): ``x`` (chunks, D) float32 normalised sampled latents of every melody, all splits,
 concatenated; ``offsets`` (melodies + 1,) into x; ``split`` (melodies,) 0/1/2 = train/validation/test;
@@ -7,21 +8,16 @@ concatenated; ``offsets`` (melodies + 1,) into x; ``split`` (melodies,) 0/1/2 = 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from melodiff.config import from_dict, to_dict
-from melodiff.data.chunks import melody_chunks
-from melodiff.data.normalizer import LatentNormalizer, Scaling
-from melodiff.data.prepare import SPLITS, load_melodies
+from melodiff.data.normalizer import LatentNormalizer
+from melodiff.data.prepare import SPLITS
 from melodiff.errors import MelodiffError
 from melodiff.utils.io import atomic_write_bytes
-from melodiff.vae.model import MelodyVAE
-from melodiff.vae.train import encode_chunks
 
 
 @dataclass
@@ -98,26 +94,3 @@ class LatentDataset:
             raise bad(f"split codes must be 0..{len(SPLITS) - 1} ({', '.join(SPLITS)})")
         return cls(x.astype(np.float32, copy=False), offsets.astype(np.int64, copy=False),
                    split.astype(np.int8, copy=False), normalizer)
-
-
-def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshold: float = 1.0,
-                   dims: Sequence[int] | None = None, scaling: Scaling | str = Scaling.MINMAX,
-                   use_mean: bool = False) -> LatentDataset:
-    """Encode every melody of ``data_dir`` chunk by chunk with a *sampled* z (as the paper), or the encoder mean if
-    ``use_mean``; fit the normaliser on the train split (trimming by mean sigma < ``threshold``, or keeping ``dims``
-    if given, e.g. the paper's 42)."""
-    melodies, index = load_melodies(data_dir)
-    chunks = melody_chunks(melodies)
-    lengths = np.array([len(c) for c in chunks], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    split = np.array([SPLITS.index(r["split"]) for r in index], dtype=np.int8)
-    with torch.no_grad():
-        z, _, sigma = encode_chunks(vae, np.concatenate(chunks), seed=seed, sample=not use_mean)
-    train_rows = np.repeat(split == 0, lengths)
-    if dims is None:
-        normalizer = LatentNormalizer.fit(z[train_rows], sigma[train_rows], threshold, scaling, use_mean)
-    else:  # fixed dims (e.g. the paper's 42 of cat-mel_2bar_big, docs/MAGENTA.md): a sigma that selects exactly them
-        keep = np.isin(np.arange(z.shape[1]), dims)
-        normalizer = LatentNormalizer.fit(z[train_rows], np.where(keep, 0.0, np.inf)[None], 1.0, scaling, use_mean)
-    x = normalizer.transform(z).numpy().astype(np.float32)
-    return LatentDataset(x, offsets, split, normalizer)

@@ -1,4 +1,4 @@
-"""Latent trimming and normalisation (PAPER.md §3) as one explicit, invertible object saved with every model.
+"""Latent trimming and normalisation (docs/PAPER.md §3) as one explicit, invertible object saved with every model.
 
 Trimming keeps the VAE dims whose mean encoder sigma over the training set is below ``threshold`` (the others are
 posterior-collapsed: they carry no information). Scaling uses global scalars (never per split) fitted on the trimmed
@@ -32,16 +32,16 @@ class LatentNormalizer:
     dims: tuple[int, ...]  # kept VAE dims, ascending
     low: float  # min and max of the kept training latents
     high: float
-    scaling: Scaling = Scaling.MINMAX
+    scaling: Scaling = Scaling.MINMAX  # what a saved normaliser without the field meant (checkpoints before it)
     mean: float = 0.0  # mean and standard deviation of the kept training latents (used by Scaling.STANDARD)
     std: float = 1.0
     use_mean: bool = False  # latents are encoder means (True) or sampled z (False, the paper)
 
     @classmethod
     def fit(cls, z: np.ndarray, sigma: np.ndarray, threshold: float = 1.0,
-            scaling: Scaling | str = Scaling.MINMAX, use_mean: bool = False) -> LatentNormalizer:
+            scaling: Scaling | str = Scaling.STANDARD, use_mean: bool = False) -> LatentNormalizer:
         """z, sigma (N, Z) training latents (sampled, or the means if ``use_mean``) and encoder sigmas -> a fitted
-        normaliser."""
+        normaliser (standard scaling by default, as ``melodiff encode``; docs/DEVIATIONS.md)."""
         if len(z) == 0:
             raise MelodiffError("cannot fit the latent normaliser on no data")
         mean_sigma = sigma.mean(0)

@@ -1,4 +1,4 @@
-"""Configuration of the latent diffusion model (PAPER.md §4) and its presets."""
+"""Configuration of the latent diffusion model (docs/PAPER.md §4) and its presets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""eps_theta(x_t, noise_level): the paper's transformer denoiser (PAPER.md §4). Knows nothing of betas."""
+"""eps_theta(x_t, noise_level): the paper's transformer denoiser (docs/PAPER.md §4). Knows nothing of betas."""
 
 from __future__ import annotations
 

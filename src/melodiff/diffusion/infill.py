@@ -1,4 +1,4 @@
-"""Post-hoc infilling (PAPER.md §5) as a sampler feature. Mask convention, the one used everywhere in melodiff:
+"""Post-hoc infilling (docs/PAPER.md §5) as a sampler feature. Mask convention, the one used everywhere in melodiff:
 ``mask`` (B, L) or (L,) bool/float, **1 = known latent** (kept), 0 = generated.
 
 After every reverse step the known positions are replaced by the real latents noised to the level the sample is at:

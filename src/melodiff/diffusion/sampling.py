@@ -1,4 +1,4 @@
-"""Samplers: pure functions of (model_fn, schedule, x_T, generator, ...) (PAPER.md §4; Song et al. 2021 for DDIM;
+"""Samplers: pure functions of (model_fn, schedule, x_T, generator, ...) (docs/PAPER.md §4; Song et al. 2021 for DDIM;
 Lu et al. 2022 for DPM-Solver++(2M)).
 
 ``model_fn(x_t (B, L, D), noise_level (B,)) -> eps (B, L, D)`` with noise_level = sqrt(alpha_bar).

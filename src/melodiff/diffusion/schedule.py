@@ -1,4 +1,4 @@
-"""The DDPM noise schedule and the conversions around it (PAPER.md §4). No network in here.
+"""The DDPM noise schedule and the conversions around it (docs/PAPER.md §4). No network in here.
 
 Indexing: integer timestep t = 0..N; alpha_bar[0] = 1 (clean data), alpha_bar[t] = prod_{i<=t} (1 - beta_i).
 The network is conditioned on the continuous noise level sqrt(alpha_bar), never on t (WaveGrad-style)."""

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from melodiff.config import build_checked, from_dict, to_dict
+from melodiff.config import build_checked, to_dict
 from melodiff.data.latents import LatentDataset
-from melodiff.data.normalizer import LatentNormalizer
-from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig, preset
+from melodiff.diffusion.config import preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.schedule import NoiseSchedule, q_sample
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import load_module, read_config, run_configs
+from melodiff.loading import read_config
+from melodiff.training.checkpoint import run_configs
 from melodiff.training.loop import LoopConfig, train
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ KIND = "diffusion"
 
 
 class WindowSampler:
-    """Random windows of ``seq_len`` consecutive latents (stride 1 over every melody of a split, PAPER.md §1).
+    """Random windows of ``seq_len`` consecutive latents (stride 1 over every melody of a split, docs/PAPER.md §1).
     A melody shorter than the window gives one window, padded; the padding mask marks the padded positions."""
 
     def __init__(self, sequences: list[np.ndarray], seq_len: int) -> None:
@@ -55,7 +55,8 @@ class WindowSampler:
 
 def diffusion_loss(model: torch.nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, padding_mask: torch.Tensor,
                    generator: torch.Generator) -> torch.Tensor:
-    """MSE(eps, eps_theta(sqrt(abar) x0 + sqrt(1 - abar) eps, sqrt(abar))) over non-padded positions (PAPER.md §4)."""
+    """MSE(eps, eps_theta(sqrt(abar) x0 + sqrt(1 - abar) eps, sqrt(abar))) over non-padded positions
+    (docs/PAPER.md §4)."""
     alpha_bar = schedule.sample_alpha_bar(x0.shape[0], generator)
     eps = torch.randn(x0.shape, generator=generator)
     x_t = q_sample(x0, alpha_bar.float(), eps)
@@ -96,9 +97,3 @@ def train_diffusion(latents: str | Path, out: str | Path, preset_name: str = "cp
     meta = {"model": to_dict(model_config), "schedule": to_dict(schedule_config), "train": to_dict(train_config),
             "normalizer": to_dict(data.normalizer), "latents": str(latents), "vae": vae_dir}
     return train(model, loss_fn, loop, out, KIND, meta, progress=progress)
-
-
-def load_diffusion(folder: str | Path) -> tuple[TransformerDenoiser, NoiseSchedule, LatentNormalizer]:
-    model, meta = load_module(folder, KIND, lambda m: TransformerDenoiser(from_dict(DenoiserConfig, m["model"])))
-    schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
-    return model, schedule, from_dict(LatentNormalizer, meta["normalizer"])

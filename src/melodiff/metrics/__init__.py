@@ -1,4 +1,4 @@
-"""Evaluation metrics (PAPER.md §7): framewise self-similarity, latent FD / MMD, melody statistics."""
+"""Evaluation metrics (docs/PAPER.md §7): framewise self-similarity, latent FD / MMD, melody statistics."""
 
 from melodiff.metrics.framewise import (
     OAStats,

@@ -1,4 +1,4 @@
-"""Framewise self-similarity: overlapping area (OA) of adjacent frames, Consistency and Variance (PAPER.md §7).
+"""Framewise self-similarity: overlapping area (OA) of adjacent frames, Consistency and Variance (docs/PAPER.md §7).
 
 After Yang & Lerch (2020) as used by Mittal et al. (2021). The authors did not publish this code; these are our exact
 choices:
@@ -25,8 +25,8 @@ choices:
   (Inman & Bradley 1989), see :func:`overlapping_area`.
 - **Pooling.** All adjacent-frame OA values of all melodies are pooled into one sample; μ_OA and σ²_OA are its mean and
   population variance (``ddof=0``). (Plasser et al.'s later code instead takes the variance over per-melody mean OAs;
-  we follow PAPER.md §7, "over all pairs".)
-- **Consistency / Variance** (PAPER.md §7): C = max(0, 1 − |μ_OA − μ_GT| / μ_GT) and
+  we follow docs/PAPER.md §7, "over all pairs".)
+- **Consistency / Variance** (docs/PAPER.md §7): C = max(0, 1 − |μ_OA − μ_GT| / μ_GT) and
   V = max(0, 1 − |σ²_OA − σ²_GT| / σ²_GT). Where the ground-truth value is 0 the relative error is undefined; we
   score 1 if the generated value is also exactly 0 and 0 otherwise.
 - **Uncertainty** (beyond the paper): :func:`bootstrap_standard_errors` resamples the *melodies* (not the pairs, which
@@ -246,7 +246,7 @@ def _relative_agreement(value: float, reference: float) -> float:
 
 
 def consistency_variance(generated: dict[str, OAStats], ground_truth: dict[str, OAStats]) -> dict[str, float]:
-    """Consistency and Variance scores (PAPER.md §7), each in [0, 1], 1 = identical to the ground truth.
+    """Consistency and Variance scores (docs/PAPER.md §7), each in [0, 1], 1 = identical to the ground truth.
 
     Returns {"pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"}.
     """

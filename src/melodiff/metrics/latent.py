@@ -1,4 +1,4 @@
-"""Latent-space metrics (PAPER.md §7): Fréchet distance and RBF-kernel MMD between real and generated latents.
+"""Latent-space metrics (docs/PAPER.md §7): Fréchet distance and RBF-kernel MMD between real and generated latents.
 
 Inputs are numpy arrays of *normalised* latents, either (N, D) or sequences (N, L, D). Sequences are flattened to one
 vector per latent, (N·L, D): both metrics compare the distribution of single 2-bar-chunk latents, not of whole

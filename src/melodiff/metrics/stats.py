@@ -1,4 +1,4 @@
-"""Simple descriptive statistics of a set of melodies (sanity checks next to the PAPER.md §7 metrics).
+"""Simple descriptive statistics of a set of melodies (sanity checks next to the docs/PAPER.md §7 metrics).
 
 Counts and fractions pool the melodies: totals over the set divided by totals over the set (so long melodies weigh
 more). Exceptions, averaged over the melodies that have notes (each melody has its own key and range):

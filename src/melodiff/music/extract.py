@@ -1,4 +1,4 @@
-"""Monophonic 4/4 melody extraction from MIDI (symusic) and scores (music21), after PAPER.md §1.
+"""Monophonic 4/4 melody extraction from MIDI (symusic) and scores (music21), after docs/PAPER.md §1.
 
 Rules (each also listed in docs/DATA.md):
 - one melody per part/track; drum tracks and unpitched parts are skipped;

@@ -1,4 +1,4 @@
-"""Melodies as step events on a 16-steps-per-bar (4/4) grid (PAPER.md §1).
+"""Melodies as step events on a 16-steps-per-bar (4/4) grid (docs/PAPER.md §1).
 
 Vocabulary (90 classes, as MusicVAE): 0 = NO_EVENT (hold the current note or rest), 1 = NOTE_OFF (a rest starts),
 2..89 = note-on of MIDI pitch 21..108 (id = pitch - 19). A step is a 16th note.

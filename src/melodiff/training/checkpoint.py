@@ -9,21 +9,19 @@ import io
 import json
 import pickle
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from melodiff.config import apply_settings, check_settings, from_dict
 from melodiff.errors import MelodiffError
+from melodiff.loading import CONFIG, WEIGHTS
 from melodiff.utils.io import atomic_write_bytes, atomic_write_text
 
-M = TypeVar("M", bound=torch.nn.Module)
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
 STATE = "state.pt"
 
 
@@ -52,30 +50,6 @@ def save_checkpoint(folder: str | Path, kind: str, model_state: dict[str, torch.
         buf = io.BytesIO()
         torch.save(train_state, buf)
         atomic_write_bytes(folder / STATE, buf.getvalue())
-
-
-def read_config(folder: str | Path, kind: str | None = None) -> dict[str, Any]:
-    folder = Path(folder)
-    path = folder / CONFIG
-    if not path.is_file():
-        raise MelodiffError(f"{folder}: not a melodiff checkpoint (no {CONFIG})")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MelodiffError(f"{path}: unreadable checkpoint config ({exc})") from None
-    if kind is not None and meta.get("kind") != kind:
-        raise MelodiffError(f"{folder}: a {meta.get('kind')!r} checkpoint, expected {kind!r}")
-    return meta
-
-
-def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(folder) / WEIGHTS
-    if not path.is_file():
-        raise MelodiffError(f"{folder}: checkpoint has no {WEIGHTS}")
-    try:
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises several types for truncated/corrupt files
-        raise MelodiffError(f"{path}: corrupt weights ({exc})") from None
 
 
 def read_train_state(folder: str | Path) -> dict[str, Any] | None:
@@ -116,17 +90,6 @@ def remove_stale_temp_files(folder: str | Path, names: Sequence[str] = (WEIGHTS,
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def load_module(folder: str | Path, kind: str, build: Callable[[dict[str, Any]], M]) -> tuple[M, dict[str, Any]]:
-    """A model rebuilt by ``build(config.json contents)`` with the folder's weights, in eval mode, and its meta."""
-    meta = read_config(folder, kind)
-    model = build(meta)
-    try:
-        model.load_state_dict(read_weights(folder))
-    except RuntimeError as exc:
-        raise MelodiffError(f"{folder}: weights do not match the config ({str(exc).splitlines()[0]})") from None
-    return model.eval(), meta
 
 
 def run_configs(sections: dict[str, Any], steps: int | None = None, seed: int | None = None,

@@ -1,4 +1,4 @@
-"""Configuration of the 2-bar melody VAE (PAPER.md §2) and its presets."""
+"""Configuration of the 2-bar melody VAE (docs/PAPER.md §2) and its presets."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class VAEConfig:
 
 @dataclass(frozen=True)
 class VAETrainConfig:
-    """ELBO and optimisation settings (PAPER.md §2): beta = max_beta * (1 - beta_rate**step), lr decays per step."""
+    """ELBO and optimisation settings (docs/PAPER.md §2): beta = max_beta * (1 - beta_rate**step), lr decays per
+    step."""
 
     max_beta: float = 0.5
     beta_rate: float = 0.99999

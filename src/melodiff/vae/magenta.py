@@ -1,4 +1,4 @@
-"""Magenta's published MusicVAE melody checkpoints imported into MelodyVAE (PAPER.md §8, docs/MAGENTA.md).
+"""Magenta's published MusicVAE melody checkpoints imported into MelodyVAE (docs/PAPER.md §8, docs/MAGENTA.md).
 
 Two formats, read without TensorFlow:
 - a TensorFlow checkpoint (cat-mel_2bar_big, cat-mel_2bar_small): tensor bundle ``*.index`` + ``*.data-*``, a folder
@@ -34,7 +34,7 @@ from melodiff.vae.tf_bundle import read_bundle
 
 log = logging.getLogger(__name__)
 
-# The 42 dims of cat-mel_2bar_big whose mean encoder sigma is < 1 over the paper's training set (PAPER.md §3, §8).
+# The 42 dims of cat-mel_2bar_big whose mean encoder sigma is < 1 over the paper's training set (docs/PAPER.md §3, §8).
 PAPER_DIMS = (12, 14, 24, 36, 41, 62, 73, 135, 154, 156, 167, 175, 177, 182, 187, 199, 202, 211, 216, 226, 245, 248,
               262, 266, 270, 283, 294, 298, 345, 367, 370, 371, 377, 384, 387, 458, 471, 473, 476, 480, 482, 483)
 # cell variable scope -> forget bias its cell adds at run time (contrib's CudnnCompatibleLSTMCell is an LSTMBlockCell

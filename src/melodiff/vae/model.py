@@ -1,4 +1,4 @@
-"""The 2-bar melody VAE (MusicVAE "cat-mel_2bar" design, PAPER.md §2), in the exact maths of Magenta's model.
+"""The 2-bar melody VAE (MusicVAE "cat-mel_2bar" design, docs/PAPER.md §2), in the exact maths of Magenta's model.
 
 Shapes: B = batch, T = 32 steps, C = 90 classes, Z = z_size. Tokens are event ids (melody.py).
 - Encoder: one bidirectional LSTM layer over one-hot tokens; h = concat(h_fw[T-1], h_bw[0]); mu = Dense(h);

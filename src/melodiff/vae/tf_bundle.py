@@ -1,6 +1,6 @@
 """TensorFlow checkpoints (tensor bundle, "V2") read with numpy alone: ``PREFIX.index`` + ``PREFIX.data-*-of-*``.
 
-The format (TensorFlow's tensor_bundle and its LevelDB-derived table code, PAPER.md §8):
+The format (TensorFlow's tensor_bundle and its LevelDB-derived table code, docs/PAPER.md §8):
 - ``.index`` is a sorted table. It ends with a 48-byte footer: two block handles (metaindex, index; each a pair of
   varints offset and size, padded to 40 bytes) and the magic number 0xdb4775248b80fb57 (fixed64, little-endian).
   A block is followed by a 5-byte trailer: compression type (0 none, 1 snappy) and the masked CRC32C of the block and

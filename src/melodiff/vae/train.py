@@ -1,4 +1,5 @@
-"""Training and evaluating the 2-bar melody VAE on a prepared dataset."""
+"""Training the 2-bar melody VAE on a prepared dataset (loading: loading.py; encoding: vae/encode.py; scores:
+vae/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from melodiff.config import build_checked, from_dict, to_dict
+from melodiff.config import build_checked, to_dict
 from melodiff.data.chunks import training_chunks, transpose_batch
 from melodiff.data.prepare import load_melodies
 from melodiff.errors import MelodiffError
-from melodiff.training.checkpoint import load_module, read_config, read_weights, run_configs
+from melodiff.loading import read_config, read_weights
+from melodiff.training.checkpoint import run_configs
 from melodiff.training.loop import LoopConfig, train
 from melodiff.vae.config import VAEConfig, VAETrainConfig, preset
-from melodiff.vae.loss import kl_divergence, vae_loss
+from melodiff.vae.loss import vae_loss
 from melodiff.vae.model import MelodyVAE
 
 log = logging.getLogger(__name__)
@@ -80,77 +81,3 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
     if origin is not None:
         meta["init"] = origin
     return train(model, loss_fn, loop, out, KIND, meta, progress=progress, init_step=init_step)
-
-
-def load_vae(folder: str | Path) -> MelodyVAE:
-    """A trained VAE from its checkpoint folder, in eval mode."""
-    return load_module(folder, KIND, lambda meta: MelodyVAE(from_dict(VAEConfig, meta["model"])))[0]
-
-
-@torch.no_grad()
-def encode_chunks(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 1024, sample: bool = True,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """chunks (N, 32) -> (z, mu, sigma), each (N, Z) float32. z is sampled (as the paper) with ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
-    zs, mus, sigmas = [], [], []
-    for i in range(0, len(chunks), batch_size):
-        z, mu, sigma = model.encode(torch.as_tensor(chunks[i:i + batch_size]), generator)
-        zs.append(z if sample else mu)
-        mus.append(mu)
-        sigmas.append(sigma)
-    z_size = model.config.z_size
-    cat = (lambda xs: torch.cat(xs).numpy()) if zs else (lambda xs: np.zeros((0, z_size), np.float32))
-    return cat(zs), cat(mus), cat(sigmas)
-
-
-@torch.no_grad()
-def evaluate_vae(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 512) -> dict[str, float]:
-    """Reconstruction quality on held-out chunks (N, 32): greedy decode from mu; step accuracy, exact-chunk rate,
-    note-onset F1 (pitch and step must match), teacher-forced cross-entropy and KL per chunk (nats), and how many
-    dims have a mean encoder sigma below 0.5 / 0.9 / 1.0 (the trimming candidates, PAPER.md §3)."""
-    if len(chunks) == 0:
-        raise MelodiffError("no chunks to evaluate")
-    correct = exact = tp = n_true = n_pred = 0
-    ce = kl = 0.0
-    sigma_sum = torch.zeros(model.config.z_size)
-    for i in range(0, len(chunks), batch_size):
-        x = torch.as_tensor(chunks[i:i + batch_size])
-        _, mu, sigma = model.encode(x)
-        y = model.decode(mu)
-        correct += (y == x).sum().item()
-        exact += (y == x).all(1).sum().item()
-        onset_true, onset_pred = x >= 2, y >= 2
-        tp += (onset_true & onset_pred & (x == y)).sum().item()
-        n_true += onset_true.sum().item()
-        n_pred += onset_pred.sum().item()
-        logits = model.decoder_logits(mu, x)
-        ce += torch.nn.functional.cross_entropy(logits.transpose(1, 2), x, reduction="none").sum(1).sum().item()
-        kl += kl_divergence(mu, sigma).sum(1).sum().item()
-        sigma_sum += sigma.sum(0)
-    n = len(chunks)
-    precision, recall = tp / max(n_pred, 1), tp / max(n_true, 1)
-    return {"chunks": n, "step_accuracy": correct / (n * chunks.shape[1]), "chunk_exact": exact / n,
-            "onset_f1": 2 * precision * recall / max(precision + recall, 1e-12), "ce_nats": ce / n, "kl_nats": kl / n,
-            "kl_nats_per_dim": kl / n / model.config.z_size,
-            **{f"dims_mean_sigma_below_{t}": int((sigma_sum / n < t).sum()) for t in (0.5, 0.9, 1.0)}}
-
-
-PRIOR_STATISTICS = ("notes_per_bar", "pitch_range", "scale_consistency", "pitch_class_distance", "rest_fraction")
-
-
-@torch.no_grad()
-def prior_statistics(model: MelodyVAE, chunks: np.ndarray, num: int = 1000, seed: int = 0) -> dict[str, dict]:
-    """Do samples of the prior sound like melodies? ``num`` z ~ N(0, I) decoded greedily, each 2-bar chunk taken as a
-    melody, against the chunks (N, 32) of a split: notes per bar, pitch range (semitones), scale consistency,
-    pitch-class distance to the data, rest fraction (metrics/stats.py)."""
-    from melodiff.metrics.stats import melody_statistics, pitch_class_histogram
-    from melodiff.music.melody import Melody
-
-    generator = torch.Generator().manual_seed(seed)
-    z = torch.randn(num, model.config.z_size, generator=generator)
-    sampled = [Melody(c) for c in model.decode(z).numpy()]
-    data = [Melody(c) for c in chunks]
-    reference = pitch_class_histogram(data)
-    return {name: {k: None if math.isnan(v) else round(v, 4)  # None (JSON null): no notes to measure
-                   for k, v in melody_statistics(melodies, reference).items() if k in PRIOR_STATISTICS}
-            for name, melodies in (("data", data), ("prior", sampled))}

@@ -1,0 +1,125 @@
+"""Loading trained models for inference: a checkpoint folder (``model.safetensors`` + ``config.json``, see
+training/checkpoint.py for how they are written) rebuilt into its model, and a model folder (``vae/`` +
+``diffusion/``, checked against ``checksums.json``) into the parts of a Pipeline.
+
+Inference code imports this module, never the training modules: generating with a model loads no optimiser, data
+pipeline or ``torch.distributed`` code of melodiff's (tests/test_layers.py checks it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from safetensors.torch import load_file
+
+from melodiff.baseline.mdn import MDNConfig, TransformerMDN
+from melodiff.config import build_checked, from_dict
+from melodiff.data.normalizer import LatentNormalizer
+from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig
+from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.diffusion.schedule import NoiseSchedule
+from melodiff.errors import MelodiffError
+from melodiff.vae.config import VAEConfig
+from melodiff.vae.model import MelodyVAE
+
+M = TypeVar("M", bound=torch.nn.Module)
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+CHECKSUMS = "checksums.json"
+
+
+# ---- checkpoint folders ----------------------------------------------------------------------------------------------
+def read_config(folder: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """A checkpoint's ``config.json`` (its kind, configs, normaliser, versions); MelodiffError if missing, unreadable
+    or of another ``kind``."""
+    folder = Path(folder)
+    path = folder / CONFIG
+    if not path.is_file():
+        raise MelodiffError(f"{folder}: not a melodiff checkpoint (no {CONFIG})")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MelodiffError(f"{path}: unreadable checkpoint config ({exc})") from None
+    if not isinstance(meta, dict):
+        raise MelodiffError(f"{path}: unreadable checkpoint config (not a JSON object)")
+    if kind is not None and meta.get("kind") != kind:
+        raise MelodiffError(f"{folder}: a {meta.get('kind')!r} checkpoint, expected {kind!r}")
+    return meta
+
+
+def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(folder) / WEIGHTS
+    if not path.is_file():
+        raise MelodiffError(f"{folder}: checkpoint has no {WEIGHTS}")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for truncated/corrupt files
+        raise MelodiffError(f"{path}: corrupt weights ({exc})") from None
+
+
+def load_module(folder: str | Path, kind: str, build: Callable[[dict[str, Any]], M]) -> tuple[M, dict[str, Any]]:
+    """A model rebuilt by ``build(config.json contents)`` (its size checked first, config.build_checked) with the
+    folder's weights, in eval mode, and its meta."""
+    meta = read_config(folder, kind)
+    try:
+        model = build_checked(lambda: build(meta))
+    except (KeyError, TypeError) as exc:
+        raise MelodiffError(f"{folder}: {CONFIG} lacks a model config ({exc})") from None
+    try:
+        model.load_state_dict(read_weights(folder))
+    except RuntimeError as exc:
+        raise MelodiffError(f"{folder}: weights do not match the config ({str(exc).splitlines()[0]})") from None
+    return model.eval(), meta
+
+
+def load_vae(folder: str | Path) -> MelodyVAE:
+    """A trained VAE from its checkpoint folder, in eval mode."""
+    return load_module(folder, "vae", lambda meta: MelodyVAE(from_dict(VAEConfig, meta["model"])))[0]
+
+
+def load_diffusion(folder: str | Path) -> tuple[TransformerDenoiser, NoiseSchedule, LatentNormalizer]:
+    """A trained denoiser, its noise schedule and the latent normaliser it was trained with."""
+    model, meta = load_module(folder, "diffusion",
+                              lambda m: TransformerDenoiser(from_dict(DenoiserConfig, m["model"])))
+    schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
+    return model, schedule, from_dict(LatentNormalizer, meta["normalizer"])
+
+
+def load_mdn(folder: str | Path) -> TransformerMDN:
+    """A trained TransformerMDN baseline, in eval mode."""
+    return load_module(folder, "mdn", lambda meta: TransformerMDN(from_dict(MDNConfig, meta["model"])))[0]
+
+
+# ---- model folders ---------------------------------------------------------------------------------------------------
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model(folder: str | Path) -> None:
+    """Check the files of a model folder against its ``checksums.json`` (a folder without one is not checked)."""
+    folder = Path(folder)
+    path = folder / CHECKSUMS
+    if not path.is_file():
+        return
+    for name, expected in json.loads(path.read_text()).items():
+        if not (folder / name).is_file() or sha256(folder / name) != expected:
+            raise MelodiffError(f"{folder / name}: missing or damaged (checksum mismatch); reinstall melodiff or "
+                                "re-run `melodiff bundle`")
+
+
+def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, NoiseSchedule, LatentNormalizer]:
+    """The parts of a Pipeline from a model folder holding ``vae/`` and ``diffusion/`` checkpoints."""
+    folder = Path(folder)
+    if not (folder / "vae").is_dir() or not (folder / "diffusion").is_dir():
+        raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
+    verify_model(folder)
+    denoiser, schedule, normalizer = load_diffusion(folder / "diffusion")
+    return load_vae(folder / "vae"), denoiser, schedule, normalizer

@@ -1,0 +1,55 @@
+"""Encoding melodies with a trained VAE: chunks to latents, and a prepared dataset to the latent dataset of
+``melodiff encode`` (data/latents.py holds its format)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melodiff.data.chunks import melody_chunks
+from melodiff.data.latents import LatentDataset
+from melodiff.data.normalizer import LatentNormalizer, Scaling
+from melodiff.data.prepare import SPLITS, load_melodies
+from melodiff.vae.model import MelodyVAE
+
+
+@torch.no_grad()
+def encode_chunks(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 1024, sample: bool = True,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """chunks (N, 32) -> (z, mu, sigma), each (N, Z) float32. z is sampled (as the paper) with ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    zs, mus, sigmas = [], [], []
+    for i in range(0, len(chunks), batch_size):
+        z, mu, sigma = model.encode(torch.as_tensor(chunks[i:i + batch_size]), generator)
+        zs.append(z if sample else mu)
+        mus.append(mu)
+        sigmas.append(sigma)
+    z_size = model.config.z_size
+    cat = (lambda xs: torch.cat(xs).numpy()) if zs else (lambda xs: np.zeros((0, z_size), np.float32))
+    return cat(zs), cat(mus), cat(sigmas)
+
+
+def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshold: float = 1.0,
+                   dims: Sequence[int] | None = None, scaling: Scaling | str = Scaling.STANDARD,
+                   use_mean: bool = False) -> LatentDataset:
+    """Encode every melody of ``data_dir`` chunk by chunk with a *sampled* z (as the paper), or the encoder mean if
+    ``use_mean``; fit the normaliser on the train split (trimming by mean sigma < ``threshold``, or keeping ``dims``
+    if given, e.g. the paper's 42)."""
+    melodies, index = load_melodies(data_dir)
+    chunks = melody_chunks(melodies)
+    lengths = np.array([len(c) for c in chunks], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    split = np.array([SPLITS.index(r["split"]) for r in index], dtype=np.int8)
+    with torch.no_grad():
+        z, _, sigma = encode_chunks(vae, np.concatenate(chunks), seed=seed, sample=not use_mean)
+    train_rows = np.repeat(split == 0, lengths)
+    if dims is None:
+        normalizer = LatentNormalizer.fit(z[train_rows], sigma[train_rows], threshold, scaling, use_mean)
+    else:  # fixed dims (e.g. the paper's 42 of cat-mel_2bar_big, docs/MAGENTA.md): a sigma that selects exactly them
+        keep = np.isin(np.arange(z.shape[1]), dims)
+        normalizer = LatentNormalizer.fit(z[train_rows], np.where(keep, 0.0, np.inf)[None], 1.0, scaling, use_mean)
+    x = normalizer.transform(z).numpy().astype(np.float32)
+    return LatentDataset(x, offsets, split, normalizer)
