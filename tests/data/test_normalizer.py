@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from melodiff.config import from_dict, to_dict
-from melodiff.data.normalizer import LatentNormalizer
+from melodiff.data.normalizer import LatentNormalizer, Scaling
 from melodiff.errors import MelodiffError
 
 Z = 8
@@ -35,7 +35,7 @@ def test_fit_keeps_dims_below_the_threshold(data) -> None:
 
 def test_transform_maps_training_data_onto_minus_one_one(data) -> None:
     z, sigma = data
-    norm = LatentNormalizer.fit(z, sigma)
+    norm = LatentNormalizer.fit(z, sigma, scaling=Scaling.MINMAX)  # the paper's scaling
     x = norm.transform(z)
     assert x.shape == (200, len(KEPT)) and x.dtype == torch.float32
     assert x.min().item() == pytest.approx(-1.0, abs=1e-6) and x.max().item() == pytest.approx(1.0, abs=1e-6)
@@ -94,3 +94,12 @@ def test_mean_latents_fill_the_dropped_dims_with_zero_and_round_trip(data) -> No
     old = to_dict(LatentNormalizer.fit(z, sigma))
     del old["use_mean"]  # configs written before the field existed load as sampled latents
     assert from_dict(LatentNormalizer, old).use_mean is False
+
+
+def test_standard_scaling_by_default_and_min_max_for_old_configs(data) -> None:
+    """fit() scales as `melodiff encode` does; a saved normaliser from before the field existed was min/max."""
+    norm = LatentNormalizer.fit(*data)
+    assert norm.scaling is Scaling.STANDARD
+    old = to_dict(norm)
+    del old["scaling"]
+    assert from_dict(LatentNormalizer, old).scaling is Scaling.MINMAX
