@@ -8,35 +8,19 @@ Before the hardening issue the 45-byte bomb took `infill` to 8-14 GB and `prepar
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the makers of the hostile files
 
-from hostile_files import MIDI_INPUTS, SCORE_INPUTS
+from hostile_files import MIDI_INPUTS, SCORE_INPUTS, run_measured
 
 COMMANDS = {
     "infill": lambda path: ["infill", str(path), "--bars", "1-2", "--seed", "0", "--out", "out"],
     "continue": lambda path: ["continue", str(path), "--seed", "0", "--out", "out"],
     "prepare": lambda path: ["prepare", str(path), "--workers", "1", "--out", "data"],
 }
-
-
-def measure(argv: list[str], cwd: str) -> tuple[int, float, int, str]:
-    """(exit code, seconds, peak RSS in bytes, last stderr line) of ``python -m melodiff.cli -q argv``."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "melodiff.cli", "-q", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.stderr.close()
-    lines = err.strip().splitlines()
-    return os.waitstatus_to_exitcode(status), time.perf_counter() - start, usage.ru_maxrss * 1024, \
-        lines[-1] if lines else ""
 
 
 def main() -> None:
@@ -49,7 +33,8 @@ def main() -> None:
             path = make(Path(tmp))
             for command in args.commands:
                 with tempfile.TemporaryDirectory() as cwd:
-                    code, seconds, rss, line = measure(COMMANDS[command](path), cwd)
+                    code, err, seconds, rss = run_measured(COMMANDS[command](path), cwd)
+                line = (err.strip().splitlines() or [""])[-1]
                 print(f"{path.name:<20} {command:<9} {code:>4} {seconds:>8.2f} {rss / 2**20:>7.0f} MiB  {line[:100]}")
 
 

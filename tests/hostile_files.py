@@ -3,8 +3,12 @@ hostile-input tests and benchmarks/hostile_inputs.py. Each maker writes into ``f
 
 from __future__ import annotations
 
+import os
 import random
 import struct
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,3 +132,16 @@ MIDI_INPUTS: dict[str, Callable[[Path], Path]] = {
 }
 SCORE_INPUTS: dict[str, Callable[[Path], Path]] = {"abc_long_note": abc_long_note,
                                                     "musicxml_long_note": musicxml_long_note}
+
+
+def run_measured(argv: list[str], cwd: str | Path) -> tuple[int, str, float, int]:
+    """(exit code, stderr, seconds, peak RSS in bytes) of ``python -m melodiff.cli -q argv`` in a process of its own
+    (the peak counts from the memory of the process it was forked from, so it is an upper bound)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "melodiff.cli", "-q", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    proc.stderr.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, err, time.perf_counter() - start, usage.ru_maxrss * 1024

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from hostile_files import MIDI_INPUTS, SCORE_INPUTS
+from hostile_files import MIDI_INPUTS, SCORE_INPUTS, run_measured
 from melodiff.cli import main
 from melodiff.music.melody import Melody, Note
 from melodiff.music.midi_io import write_midi
@@ -90,22 +87,10 @@ def test_bad_arguments_are_one_line(argv: list[str], message: str, tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
-def _run_measured(argv: list[str], cwd: Path) -> tuple[int, str, float, int]:
-    """(exit code, stderr, seconds, peak RSS in bytes) of ``python -m melodiff.cli argv`` in its own process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "melodiff.cli", "-q", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stderr.close()
-    return proc.returncode, err, time.perf_counter() - start, usage.ru_maxrss * 1024
-
-
 @pytest.mark.parametrize("name", ["bomb", "late_event", "long_note", "many_notes", "abc_long_note"])
 def test_bomb_files_take_little_memory_and_time(name: str, files: dict[str, Path], tmp_path: Path) -> None:
     """Measured in a process of its own: before, the 45-byte bomb took `infill` to 8-14 GB."""
-    code, err, seconds, rss = _run_measured(["infill", str(files[name]), "--bars", "1-2", "--out", "out"], tmp_path)
+    code, err, seconds, rss = run_measured(["infill", str(files[name]), "--bars", "1-2", "--out", "out"], tmp_path)
     assert code == 2 and "melodiff reads at most" in _one_error_line(err)
     assert seconds < MAX_SECONDS and rss < MAX_RSS_BYTES, (seconds, rss)
     assert list(tmp_path.iterdir()) == []
@@ -115,7 +100,7 @@ def test_prepare_lists_every_failed_file(files: dict[str, Path], tmp_path: Path)
     """A folder of hostile files beside one good one: a dataset of the good one, in bounded memory, and a report
     naming every file that failed with its whole reason."""
     folder = files["good"].parent.parent  # all the hostile files and good/good.mid
-    code, err, seconds, rss = _run_measured(["prepare", str(folder), "--out", "data", "--workers", "1"], tmp_path)
+    code, err, seconds, rss = run_measured(["prepare", str(folder), "--out", "data", "--workers", "1"], tmp_path)
     assert code == 0, err
     assert seconds < 3 * MAX_SECONDS and rss < MAX_RSS_BYTES, (seconds, rss)
     report = json.loads((tmp_path / "data" / "report.json").read_text())

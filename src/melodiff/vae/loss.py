@@ -34,7 +34,8 @@ def vae_loss(model: MelodyVAE, tokens: torch.Tensor, step: int, config: VAETrain
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """tokens (B, 32) -> (loss, metrics). Scheduled sampling: a teacher-forced pass predicts every step, then a
     second pass reads, at each position independently with probability 1 - p_teacher, the model's own sample
-    instead of the true previous token (a parallel approximation of Magenta's step-wise sampling; docs/DEVIATIONS.md)."""
+    instead of the true previous token (a parallel approximation of Magenta's step-wise sampling;
+    docs/DEVIATIONS.md)."""
     z, mu, sigma = model.encode(tokens, generator)
     p_teacher = teacher_forcing_probability(step, config)
     if p_teacher >= 1.0:
