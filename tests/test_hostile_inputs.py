@@ -9,11 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hostile_files import MIDI_INPUTS, SCORE_INPUTS, run_measured
+from hostile_files import MIDI_INPUTS, SCORE_INPUTS, midi_bytes, run_measured
 from melodiff.cli import main
+from melodiff.errors import MelodiffError
+from melodiff.music.limits import MAX_STEPS
 from melodiff.music.melody import Melody, Note
-from melodiff.music.midi_io import write_midi
+from melodiff.music.midi_io import read_midi_melody, write_midi
 
 ALL_INPUTS = {**MIDI_INPUTS, **SCORE_INPUTS}
 MAX_RSS_BYTES = 2**30  # the issue's targets: 1 GB and 10 s a case
@@ -117,3 +121,29 @@ def test_prepare_lists_every_failed_file(files: dict[str, Path], tmp_path: Path)
     md = (tmp_path / "data" / "report.md").read_text()
     assert f"Files that could not be read ({len(failed)})" in md and "bomb.mid`: the melody would last" in md
     assert "Files read but giving no melody" in md and "waltz.mid`: meter 3/4 (1)" in md
+
+
+# ---- fuzzing: mutated MIDI files ------------------------------------------------------------------------------------
+GOOD_MIDI = midi_bytes([e for i in range(32) for e in
+                        ((0, bytes([0x90, 60 + i % 12, 100])), (240, bytes([0x80, 60 + i % 12, 0])))])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, len(GOOD_MIDI) - 1), st.integers(0, 255)), max_size=8),
+       cut=st.integers(1, len(GOOD_MIDI)), tpq=st.one_of(st.none(), st.integers(0, 0xFFFF)))
+def test_mutated_midi_files_give_a_melody_or_a_one_line_error(tmp_path: Path, edits, cut: int, tpq) -> None:
+    """Random byte edits, truncations and time units: a Melody within the limits, or a MelodiffError; never another
+    exception, never a melody past MAX_STEPS."""
+    data = bytearray(GOOD_MIDI)
+    if tpq is not None:
+        data[12:14] = tpq.to_bytes(2, "big")
+    for position, value in edits:
+        data[position] = value
+    path = tmp_path / "fuzz.mid"
+    path.write_bytes(bytes(data[:cut]))
+    try:
+        melody = read_midi_melody(path)
+    except MelodiffError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert len(melody) <= MAX_STEPS
