@@ -16,6 +16,7 @@ from melodiff.diffusion.sampling import Sampler
 from melodiff.evaluation import Evaluator
 from melodiff.loading import load_mdn
 from melodiff.metrics.stats import DESCRIPTIVE
+from melodiff.metrics.structure import STRUCTURE
 from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.music.midi_io import read_midi_melody, write_midi
 from melodiff.pipeline import Pipeline
@@ -132,7 +133,8 @@ def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "eval"
     ok(capsys, "evaluate", "--model", work / "model", "--data", work / "data", "--mdn", work / "mdn", "--num", 4,
        "--samplers", "ddim:5", "--out", out)
-    assert sorted(p.name for p in out.iterdir()) == ["pianorolls.png", "results.json", "results.md", "statistics.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["pianorolls.png", "results.json", "results.md", "statistics.png",
+                                                    "structure.png"]
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["num_samples"] == 4 and results["settings"]["window_bars"] == BARS
     rows = {(r["task"], r["name"]): r for r in results["rows"]}
@@ -144,6 +146,7 @@ def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     gt = results["ground_truth"]
     for (task, name), row in rows.items():
         assert set(DESCRIPTIVE) <= set(row["statistics"]) and "pitch_consistency" in row["scores"]
+        assert set(row["structure"]) == set(STRUCTURE) and {"accuracy", "auc"} <= set(row["classifier"])
         for attr in ("pitch", "duration"):  # C and V follow from the raw values written beside them
             raw, truth = row["scores"], gt[attr]
             assert raw[f"{attr}_consistency"] == pytest.approx(
@@ -162,7 +165,9 @@ def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert rows["unconditional", "Test data"]["statistics"]["pitch_class_distance"] == pytest.approx(0.0, abs=1e-12)
     text = (out / "results.md").read_text()
     assert "## Infilling" in text and "s / sample" in text and text.count("### Descriptive statistics") == 2
-    for png in ("pianorolls.png", "statistics.png"):
+    assert text.count("### Tune structure") == 2 and "classifier accuracy" in text
+    assert rows["unconditional", "Test data"]["structure"]["interval_distance"]["value"] == pytest.approx(0.0)
+    for png in ("pianorolls.png", "statistics.png", "structure.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # same seed, same numbers: the library run again (without the plots, which take most of the time)
     evaluator = Evaluator(Pipeline.from_pretrained(work / "model"), load_melodies(work / "data", "train")[0],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from melodiff.evaluation import EvalRow, markdown_table, statistics_table
+from melodiff.evaluation import EvalRow, markdown_table, statistics_table, structure_table
 from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics
 from melodiff.music.melody import Melody, Note
 
@@ -18,7 +18,8 @@ def test_rows_tables_and_json() -> None:
     other = EvalRow("infilling", "Prior", num_samples=1, seconds=1.0)
     assert (real.seconds_per_sample, generated.seconds_per_sample) == (None, 0.5)
     row = generated.to_json()
-    assert set(row) == {"task", "name", "real", "num_samples", "seconds", "seconds_per_sample", "scores", "statistics"}
+    assert set(row) == {"task", "name", "real", "num_samples", "seconds", "seconds_per_sample", "scores", "statistics",
+                        "classifier", "structure"}
     assert row["statistics"]["pitch_range"] is None and row["statistics"]["rest_fraction"] == 1.0  # NaN -> null
     assert math.isnan(generated.statistics["pitch_range"])  # the row itself keeps NaN
     table = markdown_table([real, generated, other], "unconditional").splitlines()
@@ -29,3 +30,14 @@ def test_rows_tables_and_json() -> None:
     assert len(stats) == 4 and stats[0].count(" | ") == len(DESCRIPTIVE)
     assert stats[2] == "| Test data | 1.00 | 2.0 | — | 1.000 | 0.000 | 0.000 |"  # no reference: no distance
     assert stats[3] == "| Diffusion | 0.00 | — | — | — | 1.000 | — |"  # no notes: no pitches, no chunks with notes
+
+
+def test_structure_table_shows_errors_and_the_gap_to_real() -> None:
+    real = EvalRow("unconditional", "Test data", real=True, structure={"repeated_2bar": (0.08, 0.01)},
+                   classifier={"accuracy": 0.52, "accuracy_se": 0.01, "auc": 0.53, "auc_se": 0.02})
+    generated = EvalRow("unconditional", "Diffusion", seconds=1.0, structure={"repeated_2bar": (0.02, 0.005)},
+                        classifier={"accuracy": 0.9, "accuracy_se": 0.01, "auc": 0.97, "auc_se": 0.01})
+    table = structure_table([real, generated], "unconditional").splitlines()
+    assert len(table) == 4 and "classifier accuracy" in table[0] and "ends on the tonic" in table[0]
+    assert table[2].startswith("| Test data | 0.520 ± 0.010 | 0.530 ± 0.020 | 0.080 ± 0.010 | —")
+    assert table[3].startswith("| Diffusion | 0.900 ± 0.010 | 0.970 ± 0.010 | 0.020 ± 0.005 (-75 %) | —")

@@ -29,6 +29,7 @@ from melodiff.diffusion.windows import sliding_starts
 from melodiff.metrics.framewise import framewise_scores, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
 from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics, per_melody_statistics, pitch_class_histogram
+from melodiff.metrics.structure import STRUCTURE, phrase_classifier, self_similarity, structure_statistics
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
 from melodiff.options import Sampler, SamplingOptions
@@ -62,6 +63,8 @@ class EvalRow:
     num_samples: int = 0  # melodies scored: generated sequences, or the real test melodies / windows
     seconds: float | None = None  # wall time (s) to sample and decode the row's melodies, no scoring; None: real
     real: bool = False
+    structure: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (value, standard error)
+    classifier: dict[str, float] = field(default_factory=dict)  # metrics.structure.phrase_classifier
     melodies: list[Melody] = field(default_factory=list, repr=False)
 
     @property
@@ -75,7 +78,9 @@ class EvalRow:
 
         return {"task": self.task, "name": self.name, "real": self.real, "num_samples": self.num_samples,
                 "seconds": self.seconds, "seconds_per_sample": self.seconds_per_sample, "scores": clean(self.scores),
-                "statistics": clean(self.statistics)}
+                "statistics": clean(self.statistics), "classifier": clean(self.classifier),
+                "structure": {k: {"value": None if math.isnan(v) else v, "se": None if math.isnan(e) else e}
+                              for k, (v, e) in self.structure.items()}}
 
 
 def _crop(melodies: list[Melody], start_step: int, end_step: int | None) -> list[Melody]:
@@ -96,6 +101,7 @@ class Evaluator:
     def __init__(self, pipeline: Pipeline, train: list[Melody], test: list[Melody], seed: int = 0) -> None:
         self.pipeline = pipeline
         self.ground_truth = oa_statistics(train)
+        self.train = train  # the classifier's "real" side for the test data's own row
         self.test = test
         self.test_pitch_classes = pitch_class_histogram(test)  # reference of the pitch-class distance
         self.seed = seed
@@ -113,9 +119,12 @@ class Evaluator:
         stats, scores = framewise_scores(melodies, self.ground_truth, start_step, end_step, seed=self.seed,
                                          groups=groups)
         kept = _crop(melodies, start_step, end_step) if kept is None else kept
+        real = seconds is None
         row = EvalRow(task, name, scores=scores,
                       statistics=melody_statistics(kept, self.test_pitch_classes), num_samples=len(melodies),
-                      seconds=seconds, real=seconds is None, melodies=kept)
+                      seconds=seconds, real=real, melodies=kept,
+                      structure=structure_statistics(kept, self.test, seed=self.seed),
+                      classifier=phrase_classifier(self.train if real else self.test, kept, seed=self.seed))
         for name in ("pitch", "duration"):  # the raw μ_OA and σ²_OA behind C and V (ground truth: results.json)
             row.scores[f"{name}_oa_mean"] = stats[name].mean
             row.scores[f"{name}_oa_variance"] = stats[name].variance
@@ -266,6 +275,43 @@ def statistics_table(rows: list[EvalRow], task: Task) -> str:
     return "\n".join(lines)
 
 
+STRUCTURE_NOTE = ("Classifier: held-out accuracy and AUC of a logistic regression telling the row's 8-bar phrases "
+                  "from the test melodies' (for the test data itself: from the training melodies'); 0.5 = cannot "
+                  "tell them apart. Structure statistics (metrics/structure.py) ± bootstrap standard error; "
+                  "in brackets the gap to the real row.")
+STRUCTURE_HEADINGS = {
+    "repeated_2bar": ("2-bar repeats", "{:.3f}"), "repeated_4bar": ("4-bar repeats", "{:.3f}"),
+    "repeated_8bar": ("8-bar repeats", "{:.3f}"), "key_stability": ("8-bar segments in key", "{:.3f}"),
+    "pitch_range": ("pitch range", "{:.1f}"), "rest_fraction": ("rests", "{:.3f}"),
+    "notes_per_bar": ("notes / bar", "{:.2f}"), "interval_distance": ("interval distance to test", "{:.3f}"),
+    "tonic_ending": ("ends on the tonic", "{:.3f}"),
+}
+
+
+def structure_table(rows: list[EvalRow], task: Task) -> str:
+    """The phrase classifier and the structure statistics of ``task``'s rows, each ± its standard error, with the
+    gap to the real row of the task (relative, in per cent) below every generated value."""
+    head = ["row", "classifier accuracy", "classifier AUC", *(STRUCTURE_HEADINGS[s][0] for s in STRUCTURE)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    real = next((r for r in rows if r.task == task and r.real), None)
+    for r in rows:
+        if r.task != task:
+            continue
+        c = r.classifier
+        cells = [_score_cell(c, "accuracy") if c and not math.isnan(c["accuracy"]) else "—",
+                 _score_cell(c, "auc") if c and not math.isnan(c["auc"]) else "—"]
+        for name in STRUCTURE:
+            value, se = r.structure.get(name, (math.nan, math.nan))
+            fmt = STRUCTURE_HEADINGS[name][1]
+            cell = "—" if math.isnan(value) else fmt.format(value) + ("" if math.isnan(se) else " ± " + fmt.format(se))
+            reference = real.structure.get(name, (math.nan,))[0] if real is not None and r is not real else math.nan
+            if not math.isnan(value) and not math.isnan(reference) and reference:
+                cell += f" ({100 * (value - reference) / abs(reference):+.0f} %)"
+            cells.append(cell)
+        lines.append("| " + " | ".join([r.name, *cells]) + " |")
+    return "\n".join(lines)
+
+
 def results_markdown(rows: list[EvalRow], window_bars: int) -> str:
     text = ["Framewise scores: value ± bootstrap standard error (melodies resampled; the infillings of one test "
             "window together, metrics/framewise.py); rows closer than about two errors are not distinguishable with "
@@ -274,6 +320,7 @@ def results_markdown(rows: list[EvalRow], window_bars: int) -> str:
                           ("infilling", "Infilling (middle half of test windows regenerated)")):
         if any(r.task == task for r in rows):
             text.append(f"## {heading}\n\n{markdown_table(rows, task)}\n\n"
+                        f"### Tune structure\n\n{STRUCTURE_NOTE}\n\n{structure_table(rows, task)}\n\n"
                         f"### Descriptive statistics\n\n{statistics_table(rows, task)}\n")
     return "\n".join(text)
 
@@ -311,11 +358,34 @@ def draw_statistics(rows: list[EvalRow], reference_pitch_classes: np.ndarray, pn
     atomic_save_png(fig, png_path)
 
 
+def draw_self_similarity(rows: list[EvalRow], png_path: str | Path, per_row: int = PIANO_ROLLS_PER_ROW) -> None:
+    """Bar-by-bar self-similarity matrices (metrics.structure.self_similarity: bright = equal bars) of the first
+    melodies of each unconditional row, real test melodies first: repeated sections show as bright off-diagonals."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = [r for r in rows if r.task == "unconditional" and r.melodies]
+    fig = Figure(figsize=(2.2 * per_row, 0.4 + 2.3 * len(shown)), dpi=72)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(shown), per_row, squeeze=False)
+    for r, ax_row in zip(shown, axes):
+        for melody, ax in zip(r.melodies[:per_row], ax_row):
+            ax.imshow(self_similarity(melody), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        for ax in ax_row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(r.name, fontsize="small")
+    fig.suptitle("bar-by-bar self-similarity: real test melodies vs generated", fontsize="small")
+    fig.tight_layout()
+    atomic_save_png(fig, png_path)
+
+
 def write_results(evaluator: Evaluator, out: str | Path, settings: dict | None = None) -> list[Path]:
     """Write into folder ``out`` (created): ``results.json`` ({"settings": {"window_bars", **settings},
     "ground_truth": {"pitch"|"duration": {"oa_mean", "oa_variance"}} (the training split's), "rows":
     [EvalRow.to_json()]}), ``results.md`` (the tables), ``pianorolls.png`` (the first melodies of each
-    unconditional row: real test melodies, then each generator) and ``statistics.png`` (:func:`draw_statistics`);
+    unconditional row: real test melodies, then each generator), ``structure.png`` (:func:`draw_self_similarity`)
+    and ``statistics.png`` (:func:`draw_statistics`);
     a plot without rows to show is skipped. Every file is written atomically. Returns the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -331,6 +401,8 @@ def write_results(evaluator: Evaluator, out: str | Path, settings: dict | None =
     if sheet:
         paths.append(out / "pianorolls.png")
         draw_piano_roll_sheet(sheet, paths[-1], title="unconditional: real test melodies vs generated")
+        paths.append(out / "structure.png")
+        draw_self_similarity(rows, paths[-1])
     if any(not r.real for r in rows):
         paths.append(out / "statistics.png")
         draw_statistics(rows, evaluator.test_pitch_classes, paths[-1])

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melodiff.music.melody import CHUNK_STEPS, NO_EVENT, STEPS_PER_BAR, Melody
+from melodiff.metrics.structure import repeated_cells
+from melodiff.music.melody import BARS_PER_CHUNK, NO_EVENT, STEPS_PER_BAR, Melody
 
 MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])  # pitch classes of C major (= A natural minor)
 # The statistics `melodiff evaluate` tabulates and plots, in that order (see melody_statistics for their meaning).
@@ -39,16 +40,7 @@ class _Summary:
 def _summarise(melody: Melody) -> _Summary:
     notes = melody.to_notes()
     pitches = np.array([n.pitch for n in notes], dtype=np.int64)
-    chunks = melody.ids[:len(melody) // CHUNK_STEPS * CHUNK_STEPS].reshape(-1, CHUNK_STEPS)
-    seen: set[bytes] = set()
-    num_chunks = repeated = 0
-    for chunk in chunks:
-        if not (chunk >= 2).any():  # a rest chunk: no note onset
-            continue
-        num_chunks += 1
-        key = chunk.tobytes()
-        repeated += key in seen
-        seen.add(key)
+    num_chunks, repeated = repeated_cells(melody, BARS_PER_CHUNK)
     return _Summary(len(melody), int((melody.ids == NO_EVENT).sum()), pitches,
                     np.array([n.end - n.start for n in notes], dtype=np.int64),
                     np.bincount(pitches % 12, minlength=12), num_chunks, repeated)

@@ -1,0 +1,272 @@
+"""Does a melody have the form of a tune? Structure statistics with bootstrap errors, and a classifier two-sample
+test on 8-bar phrases, for `melodiff evaluate` (what the paper's framewise metric does not see; docs/RESULTS.md).
+
+Structure statistics of a set of melodies (``structure_statistics``; counts pool the melodies):
+
+- ``repeated_{2,4,8}bar``: of all aligned cells of 2, 4 or 8 bars with a note onset (cells start at bar 0, and a
+  trailing partial cell is ignored), the share whose events equal those of an earlier cell of the same melody.
+- ``key_stability``: the share of aligned 8-bar segments (with notes) whose own key is the key of the whole melody;
+  keys by the Krumhansl-Kessler profiles (``find_key``: the best correlated of 24 major and minor keys with the
+  duration-weighted pitch-class profile).
+- ``pitch_range``: mean over melodies of max − min pitch (semitones).
+- ``rest_fraction``: share of steps during which no note sounds. ``notes_per_bar``: note onsets per bar.
+- ``interval_distance``: total variation distance between the histogram of melodic intervals (consecutive notes,
+  clipped to ±12 semitones) of the set and of a reference set (the test melodies).
+- ``tonic_ending``: share of melodies whose last note is the tonic of their key.
+
+Each comes with a bootstrap standard error (melodies resampled). ``phrase_classifier`` holds out real and generated
+8-bar phrases and reports how well a fixed logistic-regression classifier on musical features (interval, duration,
+pitch-class and onset-position histograms, range, rests, note count) tells them apart: held-out accuracy and AUC,
+0.5 = indistinguishable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from melodiff.music.melody import STEPS_PER_BAR, Melody
+
+# Krumhansl & Kessler (1982) key profiles, C = 0
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+MAX_INTERVAL = 12  # intervals beyond an octave share the outermost bins
+PHRASE_BARS = 8
+STRUCTURE = ("repeated_2bar", "repeated_4bar", "repeated_8bar", "key_stability", "pitch_range", "rest_fraction",
+             "notes_per_bar", "interval_distance", "tonic_ending")
+_PROFILES = np.stack([np.roll(MAJOR_PROFILE, k) for k in range(12)] + [np.roll(MINOR_PROFILE, k) for k in range(12)])
+_PROFILES = (_PROFILES - _PROFILES.mean(1, keepdims=True)) / _PROFILES.std(1, keepdims=True)
+
+
+def find_key(pitches: np.ndarray, durations: np.ndarray) -> tuple[int, bool] | None:
+    """(tonic pitch class, minor) of the notes by Krumhansl-Kessler, or None without notes."""
+    if not len(pitches):
+        return None
+    profile = np.bincount(np.asarray(pitches) % 12, weights=np.asarray(durations, dtype=np.float64), minlength=12)
+    if profile.std() == 0:
+        return int(pitches[0]) % 12, False  # one pitch class (or all equally): it is the tonic
+    best = int(np.argmax(_PROFILES @ ((profile - profile.mean()) / profile.std())))
+    return best % 12, best >= 12
+
+
+def repeated_cells(melody: Melody, bars: int) -> tuple[int, int]:
+    """(aligned cells of ``bars`` bars with a note onset, how many of them repeat an earlier cell exactly)."""
+    steps = bars * STEPS_PER_BAR
+    cells = melody.ids[:len(melody) // steps * steps].reshape(-1, steps)
+    seen: set[bytes] = set()
+    total = repeated = 0
+    for cell in cells:
+        if not (cell >= 2).any():
+            continue
+        total += 1
+        key = cell.tobytes()
+        repeated += key in seen
+        seen.add(key)
+    return total, repeated
+
+
+def interval_histogram(pitches: np.ndarray) -> np.ndarray:
+    """(2 MAX_INTERVAL + 1,) counts of the melodic intervals between consecutive notes, clipped to ±MAX_INTERVAL."""
+    steps = np.clip(np.diff(np.asarray(pitches, dtype=np.int64)), -MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL
+    return np.bincount(steps, minlength=2 * MAX_INTERVAL + 1).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Per-melody numerators and denominators, so that a bootstrap can pool any resample of melodies."""
+
+    cells: np.ndarray  # (n, 3, 2): (cells, repeated) for 2, 4, 8 bars
+    segments: np.ndarray  # (n, 2): (8-bar segments with notes, of them in the melody's key)
+    pitch_range: np.ndarray  # (n,) NaN without notes
+    steps: np.ndarray  # (n,)
+    rest_steps: np.ndarray  # (n,)
+    notes: np.ndarray  # (n,)
+    intervals: np.ndarray  # (n, 25)
+    tonic_ending: np.ndarray  # (n,) 1 / 0, NaN without notes
+
+
+def _parts(melodies: Sequence[Melody]) -> _Parts:
+    cells, segments, ranges, steps, rests, notes, intervals, tonic = [], [], [], [], [], [], [], []
+    segment_steps = PHRASE_BARS * STEPS_PER_BAR
+    for melody in melodies:
+        melody_notes = melody.to_notes()
+        pitches = np.array([n.pitch for n in melody_notes], dtype=np.int64)
+        durations = np.array([n.end - n.start for n in melody_notes], dtype=np.int64)
+        starts = np.array([n.start for n in melody_notes], dtype=np.int64)
+        key = find_key(pitches, durations)
+        in_key = total = 0
+        for first in range(0, len(melody) // segment_steps * segment_steps, segment_steps):
+            inside = (starts >= first) & (starts < first + segment_steps)
+            if inside.any():
+                total += 1
+                in_key += find_key(pitches[inside], durations[inside]) == key
+        cells.append([repeated_cells(melody, bars) for bars in (2, 4, 8)])
+        segments.append((total, in_key))
+        ranges.append(pitches.max() - pitches.min() if len(pitches) else np.nan)
+        steps.append(len(melody))
+        rests.append(len(melody) - durations.sum())
+        notes.append(len(pitches))
+        intervals.append(interval_histogram(pitches))
+        tonic.append(float(pitches[-1] % 12 == key[0]) if key is not None else np.nan)
+
+    def array(values: list, *shape: int) -> np.ndarray:
+        return np.array(values, dtype=np.float64).reshape(-1, *shape)
+
+    return _Parts(array(cells, 3, 2), array(segments, 2), array(ranges), array(steps), array(rests), array(notes),
+                  array(intervals, 2 * MAX_INTERVAL + 1), array(tonic))
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Mean of each row over its non-NaN entries (NaN for a row without any)."""
+    counts = (~np.isnan(values)).sum(-1)
+    return _ratio(np.nansum(values, -1), counts)
+
+
+def _tv(histograms: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Total variation distance of each row of (..., bins) histograms to ``reference`` (NaN where either is empty)."""
+    totals = histograms.sum(-1, keepdims=True)
+    if reference.sum() == 0:
+        return np.full(histograms.shape[:-1], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals[..., 0] > 0, 0.5 * np.abs(histograms / totals - reference / reference.sum()).sum(-1),
+                        np.nan)
+
+
+def _statistics(parts: _Parts, index: np.ndarray, reference_intervals: np.ndarray) -> dict[str, np.ndarray]:
+    """Every statistic for each row of ``index`` (resamples, melodies): name -> (resamples,)."""
+    cells = parts.cells[index]  # (B, n, 3, 2)
+    segments = parts.segments[index]
+    out = {f"repeated_{bars}bar": _ratio(cells[..., k, 1].sum(1), cells[..., k, 0].sum(1))
+           for k, bars in enumerate((2, 4, 8))}
+    out["key_stability"] = _ratio(segments[..., 1].sum(1), segments[..., 0].sum(1))
+    out["pitch_range"] = _nanmean(parts.pitch_range[index])
+    out["tonic_ending"] = _nanmean(parts.tonic_ending[index])
+    steps = parts.steps[index].sum(1)
+    out["rest_fraction"] = _ratio(parts.rest_steps[index].sum(1), steps)
+    out["notes_per_bar"] = _ratio(parts.notes[index].sum(1) * STEPS_PER_BAR, steps)
+    out["interval_distance"] = _tv(parts.intervals[index].sum(1), reference_intervals)
+    return out
+
+
+def structure_statistics(melodies: Sequence[Melody], reference: Sequence[Melody] | None = None,
+                         resamples: int = 200, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """name -> (value, bootstrap standard error) for every name in STRUCTURE (NaN where there is no data);
+    ``interval_distance`` is measured against ``reference`` (NaN without one)."""
+    parts = _parts(melodies)
+    reference_intervals = _parts(reference).intervals.sum(0) if reference else np.zeros(2 * MAX_INTERVAL + 1)
+    n = len(melodies)
+    whole = _statistics(parts, np.arange(n)[None], reference_intervals)
+    rng = np.random.default_rng(seed)
+    boot = _statistics(parts, rng.integers(0, max(n, 1), size=(resamples, n)), reference_intervals)
+    return {name: (float(whole[name][0]), _std(boot[name]) if n > 1 else float("nan")) for name in STRUCTURE}
+
+
+def _std(values: np.ndarray) -> float:
+    finite = values[~np.isnan(values)]
+    return float(finite.std()) if len(finite) > 1 else float("nan")
+
+
+# ---- the classifier two-sample test ----------------------------------------------------------------------------------
+def phrases(melodies: Sequence[Melody], bars: int = PHRASE_BARS) -> list[Melody]:
+    """The aligned ``bars``-bar phrases of the melodies that have at least two notes."""
+    steps = bars * STEPS_PER_BAR
+    out = []
+    for melody in melodies:
+        for first in range(0, len(melody) - steps + 1, steps):
+            phrase = Melody(melody.ids[first:first + steps])
+            if phrase.num_notes >= 2:
+                out.append(phrase)
+    return out
+
+
+def phrase_features(phrase: Melody) -> np.ndarray:
+    """A fixed feature vector of one phrase: interval, duration (1..16 steps), pitch-class and onset-position (16 per
+    bar) histograms, each normalised; pitch range / 24, rest share, notes per bar / 16."""
+    notes = phrase.to_notes()
+    pitches = np.array([n.pitch for n in notes])
+    durations = np.clip(np.array([n.end - n.start for n in notes]), 1, 16) - 1
+    onsets = np.array([n.start % STEPS_PER_BAR for n in notes])
+
+    def normalised(counts: np.ndarray) -> np.ndarray:
+        return counts / max(counts.sum(), 1)
+
+    sounding = sum(n.end - n.start for n in notes)
+    return np.concatenate([
+        normalised(interval_histogram(pitches)), normalised(np.bincount(durations, minlength=16)),
+        normalised(np.bincount(pitches % 12, minlength=12)), normalised(np.bincount(onsets, minlength=STEPS_PER_BAR)),
+        [(pitches.max() - pitches.min()) / 24, 1 - sounding / len(phrase),
+         len(notes) * STEPS_PER_BAR / len(phrase) / 16]])
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iterations: int = 300) -> np.ndarray:
+    """Weights (features + 1,) of an L2-regularised logistic regression (Newton's method; x standardised)."""
+    x1 = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(x1.shape[1])
+    penalty = l2 * len(x) * np.eye(len(w))
+    penalty[-1, -1] = 0.0
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-np.clip(x1 @ w, -30, 30)))
+        grad = x1.T @ (p - y) + penalty @ w
+        hess = (x1 * (p * (1 - p))[:, None]).T @ x1 + penalty + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative (ties count ½)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):  # average ranks over ties
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    positives = labels.sum()
+    negatives = len(labels) - positives
+    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def phrase_classifier(real: Sequence[Melody], generated: Sequence[Melody], folds: int = 5, max_phrases: int = 2000,
+                      seed: int = 0) -> dict[str, float]:
+    """Held-out accuracy and AUC (with standard errors over the folds) of telling ``generated`` 8-bar phrases from
+    ``real`` ones; equal numbers of each (at most ``max_phrases``), ``folds``-fold cross-validation. 0.5 = the
+    classifier cannot tell them apart. NaN with fewer than ``folds`` phrases on either side."""
+    rng = np.random.default_rng(seed)
+    a, b = phrases(real), phrases(generated)
+    n = min(len(a), len(b), max_phrases)
+    if n < folds:
+        return {"accuracy": float("nan"), "accuracy_se": float("nan"), "auc": float("nan"), "auc_se": float("nan"),
+                "phrases": float(n)}
+    chosen = [a[i] for i in rng.choice(len(a), n, replace=False)] + [b[i] for i in rng.choice(len(b), n,
+                                                                                                 replace=False)]
+    x = np.stack([phrase_features(p) for p in chosen])
+    y = np.concatenate([np.zeros(n), np.ones(n)])
+    fold = rng.permutation(2 * n) % folds
+    accuracies, aucs = [], []
+    for k in range(folds):
+        train, test = fold != k, fold == k
+        mean, std = x[train].mean(0), x[train].std(0) + 1e-6
+        w = _fit_logistic((x[train] - mean) / std, y[train])
+        scores = np.hstack([(x[test] - mean) / std, np.ones((test.sum(), 1))]) @ w
+        accuracies.append(float(((scores > 0) == (y[test] == 1)).mean()))
+        aucs.append(auc(scores, y[test]))
+    return {"accuracy": float(np.mean(accuracies)), "accuracy_se": float(np.std(accuracies) / np.sqrt(folds)),
+            "auc": float(np.mean(aucs)), "auc_se": float(np.std(aucs) / np.sqrt(folds)), "phrases": float(n)}
+
+
+def self_similarity(melody: Melody) -> np.ndarray:
+    """(bars, bars) share of equal event ids between every two bars of the melody (1 = identical bars)."""
+    bars = melody.ids[:len(melody) // STEPS_PER_BAR * STEPS_PER_BAR].reshape(-1, STEPS_PER_BAR)
+    return (bars[:, None, :] == bars[None, :, :]).mean(-1)
