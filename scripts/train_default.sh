@@ -15,6 +15,6 @@ melodiff evaluate-vae --vae "$runs/vae" --data "$data" --split test
   --sigma-threshold 0.9
 melodiff train-diffusion --latents "$runs/latents.npz" --out "$runs/diffusion" --preset cpu
 melodiff train-mdn --latents "$runs/latents.npz" --out "$runs/mdn" --preset cpu
-melodiff bundle --vae "$runs/vae" --diffusion "$runs/diffusion" --out "$model"
+melodiff bundle --vae "$runs/vae" --diffusion "$runs/diffusion" --out "$model" --data "$data"
 melodiff evaluate --model "$model" --data "$data" --mdn "$runs/mdn" --samples 1000 \
   --samplers dpm-solver:50 dpm-solver:20 dpm-solver:10 ddim:20 ddim:50 ddpm --out "$runs/evaluation"

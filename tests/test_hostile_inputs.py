@@ -91,6 +91,22 @@ def test_bad_arguments_are_one_line(argv: list[str], message: str, tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--form", "ABC", "--bars", "32"], "form ABC: 3 sections of 8 bars last 24 bars, not 32"),
+    (["generate", "--form", "AB", "--section-bars", "3"], "even number of bars"),
+    (["generate", "--form", "A'B"], "has not come yet"),
+    (["generate", "--form", "A-B"], "write sections as letters"),
+    (["generate", "--section-bars", "4"], "--section-bars needs a written --form"),
+    (["generate", "--form", "none", "--section-bars", "4"], "section bars need a form"),
+    (["evaluate", "--data", "nowhere", "--form", "ABC", "--bars", "16"], "not 16"),
+])
+def test_forms_that_cannot_fit_fail_before_the_model_loads(argv: list[str], message: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-q", *argv, "--out", str(tmp_path / "out"), "--model", str(tmp_path / "no-model")]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)  # the missing --model was never looked at
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("name", ["bomb", "late_event", "long_note", "many_notes", "abc_long_note"])
 def test_bomb_files_take_little_memory_and_time(name: str, files: dict[str, Path], tmp_path: Path) -> None:
     """Measured in a process of its own: before, the 45-byte bomb took `infill` to 8-14 GB."""

@@ -17,6 +17,7 @@ from melodiff.diffusion.interpolation import ddim_invert
 from melodiff.diffusion.sampling import Sampler, ddim_sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
+from melodiff.music.form import chunk_sources, parse_form
 from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.pipeline import MAX_BARS, Pipeline, SamplingOptions
 from melodiff.vae.config import preset as vae_preset
@@ -240,3 +241,48 @@ def test_encode_uses_the_encoder_mean_when_the_model_was_trained_on_means(pipe: 
     assert torch.equal(*x)
     _, mu, _ = pipe.vae.encode(torch.as_tensor(melody.padded().chunks()))
     assert torch.allclose(x[0], pipe.normalizer.transform(mu))
+
+
+# ---- forms ---------------------------------------------------------------------------------------------------------
+def test_a_written_form_makes_equal_sections_equal(pipe: Pipeline) -> None:
+    for form, bars, section_bars in (("AABB", 16, 4), ("ABAB", 40, None), ("AA'BA", 32, None)):
+        melodies = pipe.generate(bars, 2, seed=3, options=OPTIONS, form=form, section_bars=section_bars)
+        sources = chunk_sources(form, section_bars or bars // len(parse_form(form)))
+        for melody in melodies:
+            chunks = chunk_ids(melody)
+            assert len(melody) == bars * STEPS_PER_BAR
+            assert all(np.array_equal(chunks[i], chunks[s]) for i, s in enumerate(sources))
+        assert not np.array_equal(chunk_ids(melodies[0]), chunk_ids(melodies[1]))
+    assert len(pipe.generate(None, 1, options=OPTIONS, form="AB")[0]) == 16 * STEPS_PER_BAR  # 2 sections of 8
+
+
+def test_tied_latents_are_one_latent(pipe: Pipeline) -> None:
+    sources = torch.tensor(chunk_sources("ABAB", 6))  # 12 chunks: across the window of 8, too
+    x, melodies = pipe.sample_melodies(12, 2, OPTIONS, torch.Generator().manual_seed(0), sources)
+    assert torch.equal(x[:, 6:9], x[:, 0:3]) and torch.equal(x[:, 9:12], x[:, 3:6])
+    assert not torch.equal(x[:, 0:3], x[:, 3:6])
+    assert all(np.array_equal(m.chunks()[6:], m.chunks()[:6]) for m in melodies)  # at temperature 1 too
+
+
+def test_auto_forms_are_drawn_from_the_model_and_free_without_them(pipe: Pipeline) -> None:
+    free = pipe.generate(8, 3, seed=5, options=OPTIONS, form="none")
+    assert [m.ids.tolist() for m in pipe.generate(8, 3, seed=5, options=OPTIONS, form="auto")] == \
+        [m.ids.tolist() for m in free]  # this model has no forms
+    model = Pipeline(pipe.vae, pipe.denoiser, pipe.schedule, pipe.normalizer,
+                     forms={"8": {"section_bars": 2, "melodies": 60, "forms": {"AABB": 40, "ABCB": 20}}})
+    sources = model.form_sources("auto", 8, None, 50, seed=5)
+    assert sources.shape == (50, 4) and {tuple(s.tolist()) for s in sources} == {(0, 1, 2, 1), (0, 0, 2, 2)}
+    assert (sources[:, 1] == 0).sum() > 20  # about 2 in 3 are AABB: (0, 0, 2, 2)
+    for melody, row in zip(model.generate(8, 50, seed=5, options=OPTIONS, form="auto"), sources, strict=True):
+        chunks = chunk_ids(melody)
+        assert all(np.array_equal(chunks[i], chunks[s]) for i, s in enumerate(row.tolist()))
+    with pytest.raises(MelodiffError, match="section bars need a written form"):
+        model.generate(8, 1, form="auto", section_bars=2)
+
+
+@pytest.mark.parametrize(("form", "bars", "section_bars", "message"), [
+    ("ABC", 32, None, "3 sections of 8 bars last 24 bars, not 32"), ("", 16, None, "write sections as letters"),
+    ("AB", 16, 3, "even number of bars"), ("B'", 16, None, "has not come yet")])
+def test_forms_that_do_not_fit(pipe: Pipeline, form: str, bars: int, section_bars, message: str) -> None:
+    with pytest.raises(MelodiffError, match=message):
+        pipe.generate(bars, 1, form=form, section_bars=section_bars)

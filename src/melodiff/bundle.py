@@ -1,5 +1,6 @@
 """A model folder for generation: ``vae/`` and ``diffusion/`` with weights and configs only (no optimiser state),
-in float32, and ``checksums.json`` (SHA-256 of every file) that ``loading.verify_model`` checks before loading."""
+in float32, optionally ``forms.json`` (the default form of each length, from the training melodies' forms), and
+``checksums.json`` (SHA-256 of every file) that ``loading.verify_model`` checks before loading."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import json
 import shutil
 from pathlib import Path
 
-from melodiff.loading import CHECKSUMS, CONFIG, WEIGHTS, read_config, read_weights, sha256
+from melodiff.data.prepare import load_melodies
+from melodiff.loading import CHECKSUMS, CONFIG, FORMS, WEIGHTS, read_config, read_weights, sha256
+from melodiff.music.form import choose_forms
 from melodiff.training.checkpoint import save_weights
 from melodiff.utils.io import atomic_write_text
 
 
-def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path) -> int:
-    """Copy weights + configs of two checkpoints into ``out``; returns the folder size in bytes."""
+def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path,
+                 data_dir: str | Path | None = None) -> int:
+    """Copy weights + configs of two checkpoints into ``out``, with ``forms.json`` when ``data_dir`` (the prepared
+    dataset the model was trained on) is given; returns the folder size in bytes."""
     out = Path(out)
     for name, src, kind in (("vae", vae_dir, "vae"), ("diffusion", diffusion_dir, "diffusion")):
         read_config(src, kind)  # validates
@@ -21,6 +26,21 @@ def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path
         dest.mkdir(parents=True, exist_ok=True)
         save_weights(dest / WEIGHTS, read_weights(src))
         shutil.copyfile(Path(src) / CONFIG, dest / CONFIG)
+    if data_dir is not None:
+        write_forms(out, data_dir)
+    checksum(out)
+    return sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+
+
+def write_forms(folder: str | Path, data_dir: str | Path) -> dict[str, dict]:
+    """``forms.json`` in a model folder: the default forms chosen from the train split of ``data_dir``."""
+    melodies, _ = load_melodies(data_dir, "train")
+    forms = choose_forms(melodies)
+    atomic_write_text(Path(folder) / FORMS, json.dumps({"data": str(data_dir), "forms": forms}, indent=2) + "\n")
+    return forms
+
+
+def checksum(out: Path) -> None:
+    """(Re)write ``checksums.json`` over every other file of the model folder ``out``."""
     files = sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file() and f.name != CHECKSUMS)
     atomic_write_text(out / CHECKSUMS, json.dumps({f: sha256(out / f) for f in files}, indent=2))
-    return sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from melodiff.errors import MelodiffError
+from melodiff.music.form import AUTO, FREE, fit_form
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import (
     FAST_STEPS,
@@ -119,7 +120,7 @@ def _cmd_train_mdn(args: argparse.Namespace) -> None:
 def _cmd_bundle(args: argparse.Namespace) -> None:
     from melodiff.bundle import bundle_model
 
-    size = bundle_model(args.vae, args.diffusion, args.out)
+    size = bundle_model(args.vae, args.diffusion, args.out, args.data)
     if not args.quiet:
         print(f"model folder {args.out} ({size / 2**20:.1f} MiB)")
 
@@ -157,6 +158,14 @@ def _progress(args: argparse.Namespace, what: str) -> Iterator[Callable[[int, in
             bar.update(done - bar.n)
 
         yield progress
+
+
+def _check_form(args: argparse.Namespace) -> None:
+    """--form and --section-bars that cannot fit fail before a seed is drawn or a model loaded."""
+    if args.form.strip().lower() != AUTO:
+        fit_form(args.form, args.bars, args.section_bars)
+    elif args.section_bars is not None:
+        raise MelodiffError("--section-bars needs a written --form (e.g. AABB)")
 
 
 def _read_melody(path: str, track: int | None = None, quiet: bool = False):
@@ -211,9 +220,11 @@ def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highligh
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     options = _options(args)  # bad options fail before a seed is drawn or a model loaded
+    _check_form(args)
+    bars = args.bars or (None if args.form.strip().lower() not in (AUTO, FREE) else DEFAULT_BARS)
     pipeline = _pipeline(args)
     with _progress(args, "sampling") as progress:
-        melodies = pipeline.generate(args.bars, args.num, args.seed, options, progress)
+        melodies = pipeline.generate(bars, args.num, args.seed, options, progress, args.form, args.section_bars)
     _write_outputs(melodies, args, "sample")
 
 
@@ -258,9 +269,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from melodiff.data.prepare import load_melodies
     from melodiff.evaluation import Evaluator, write_results
     from melodiff.loading import load_mdn
+    from melodiff.music.melody import BARS_PER_CHUNK
 
     if Path(args.out).suffix.lower() in (".json", ".md"):
         raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")
+    _check_form(args)
     pipeline = _pipeline(args)
     train, _ = load_melodies(args.data, "train")
     test, _ = load_melodies(args.data, "test")
@@ -271,12 +284,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     SamplingOptions(sampler=samplers[0][0], resample=args.resample)  # a bad combination fails now, not after a table
     mdn = load_mdn(args.mdn) if args.mdn else None
     if "unconditional" in args.tasks:
-        evaluator.unconditional(args.num, samplers, mdn)
+        length = -(-args.bars // BARS_PER_CHUNK) if args.bars else None
+        evaluator.unconditional(args.num, samplers, mdn, length, args.form, args.section_bars)
     if "infilling" in args.tasks:
         evaluator.infilling(samplers[0][0], samplers[0][1], args.num, resample=args.resample)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
                 "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed,
-                "resample": args.resample}
+                "resample": args.resample, "bars": args.bars, "form": args.form, "section_bars": args.section_bars}
     paths = write_results(evaluator, args.out, settings)
     if not args.quiet:
         print(paths[1].read_text())  # results.md
@@ -384,6 +398,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 SAMPLERS = tuple(s.value for s in Sampler)
+DEFAULT_BARS = 64
 RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, bridge, generate past 32 bars): take "
                  f"every sampling step this often, 1..{MAX_RESAMPLE} (default 1; needs --sampler ddim or ddpm; costs "
                  "that many times the time)")
@@ -428,10 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("generate", _cmd_generate, "generate melodies (MIDI, optionally WAV and PNG)",
-            "example:\n  melodiff generate --bars 32 -n 4 --wav --png --out out/")
+            "examples:\n  melodiff generate --bars 32 -n 4 --wav --png --out out/\n"
+            "  melodiff generate --form AABB --section-bars 8 --wav   # 32 bars: sections 1 and 2 alike, 3 and 4 alike")
     _add_music_args(p)
-    p.add_argument("--bars", type=_positive_int, default=64, help="length in bars (default 64; beyond the model's "
-                   "window the piece is made window by window)")
+    p.add_argument("--bars", type=_positive_int, default=None, help=f"length in bars (default {DEFAULT_BARS}, or "
+                   "a written form's; beyond the model's window the piece is made window by window)")
+    p.add_argument("--form", default=AUTO, help="sections as letters: AABB, ABAC, AA'BA (A' = A varied: its first "
+                   f"half kept, a new end); equal letters are equal music. {AUTO} (default): each melody takes the "
+                   "form of a random training melody of that length (free if the model has none that long); "
+                   f"{FREE}: free sampling, as the paper")
+    p.add_argument("--section-bars", type=_positive_int, default=None, help="bars per section (default: the "
+                   "length divided among the sections, else 8)")
 
     p = add("infill", _cmd_infill, "regenerate bars of a melody, keeping the rest exactly",
             "examples:\n  melodiff infill tune.mid --bars 17-48 -n 3 --png\n"
@@ -523,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae", required=True)
     p.add_argument("--diffusion", required=True)
     p.add_argument("--out", type=_path, required=True)
+    p.add_argument("--data", default=None, help="the prepared dataset the model was trained on: its training "
+                   "melodies' forms give the default form of each length (forms.json)")
 
     p = add("evaluate", _cmd_evaluate, "the paper's tables (framewise consistency/variance, latent FD/MMD), time per "
             "sample, melody statistics and plots, real vs generated",
@@ -537,6 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampler[:steps] rows (default dpm-solver:50 ddpm); the first is used for infilling")
     p.add_argument("--resample", type=_positive_int, default=1, help="RePaint resampling of the infilling row "
                    "(see melodiff infill --help; default 1 = off)")
+    p.add_argument("--bars", type=_positive_int, default=None, help="length of the unconditional sequences in bars "
+                   "(default: the model's window)")
+    p.add_argument("--form", default=AUTO, help=f"form of the unconditional diffusion rows (as generate --form; "
+                   f"default {AUTO}: the model's default form for the length, {FREE}: free sampling)")
+    p.add_argument("--section-bars", type=_positive_int, default=None, help="bars per section of --form")
     p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],
                    default=["unconditional", "infilling"], help="which tables (default both)")
     p.add_argument("--seed", type=_seed, default=0)

@@ -141,11 +141,15 @@ class Evaluator:
 
     # ---- unconditional ---------------------------------------------------------------------------------------------
     def unconditional(self, num_samples: int, samplers: list[tuple[Sampler, int | None]],
-                      mdn: TransformerMDN | None = None, length: int | None = None) -> None:
-        """``num_samples`` sequences of ``length`` chunks (default the model's window) per row. The Test data row's
-        statistics describe each test melody's first ``length`` chunks (its framewise scores, whole melodies)."""
+                      mdn: TransformerMDN | None = None, length: int | None = None, form: str | None = None,
+                      section_bars: int | None = None) -> None:
+        """``num_samples`` sequences of ``length`` chunks (default the model's window) per row, the diffusion rows in
+        ``form`` (Pipeline.form_sources: "auto", "none", "AABB", ...). The Test data row's statistics describe each
+        test melody's first ``length`` chunks (its framewise scores, whole melodies)."""
         p = self.pipeline
         length = length or p.window_chunks
+        sources = p.form_sources(form, length * BARS_PER_CHUNK, section_bars, num_samples, self.seed)
+        form_label = "" if sources is None else f", form {form}"
         self._score("unconditional", "Test data", self.test, None, None,
                     kept=_crop(self.test, 0, length * CHUNK_STEPS))
         # The ceiling the VAE sets: the test melodies' own (trimmed, normalised) latents decoded back.
@@ -158,9 +162,8 @@ class Evaluator:
             t0 = time.perf_counter()
             options = SamplingOptions(sampler=sampler, steps=steps)
             g = self._generator()
-            x = p.sample_latents(length, num_samples, options, g)
-            melodies = p.decode(x, options, g)
-            self._score("unconditional", _diffusion_label(sampler, steps), melodies, x.numpy(),
+            x, melodies = p.sample_melodies(length, num_samples, options, g, sources)
+            self._score("unconditional", _diffusion_label(sampler, steps) + form_label, melodies, x.numpy(),
                         time.perf_counter() - t0)
         if mdn is not None:
             t0 = time.perf_counter()

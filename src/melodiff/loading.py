@@ -23,6 +23,7 @@ from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
+from melodiff.music.form import check_section_bars, fit_form
 from melodiff.vae.config import VAEConfig
 from melodiff.vae.model import MelodyVAE
 
@@ -30,6 +31,7 @@ M = TypeVar("M", bound=torch.nn.Module)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 CHECKSUMS = "checksums.json"
+FORMS = "forms.json"  # a model folder's default forms (music/form.py choose_forms), optional
 
 
 # ---- checkpoint folders ----------------------------------------------------------------------------------------------
@@ -115,11 +117,31 @@ def verify_model(folder: str | Path) -> None:
                                 "re-run `melodiff bundle`")
 
 
-def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, NoiseSchedule, LatentNormalizer]:
-    """The parts of a Pipeline from a model folder holding ``vae/`` and ``diffusion/`` checkpoints."""
+def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, NoiseSchedule, LatentNormalizer,
+                                             dict[str, dict]]:
+    """The parts of a Pipeline from a model folder holding ``vae/`` and ``diffusion/`` checkpoints (and, if it has
+    one, ``forms.json``: the default form of each length)."""
     folder = Path(folder)
     if not (folder / "vae").is_dir() or not (folder / "diffusion").is_dir():
         raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
     verify_model(folder)
     denoiser, schedule, normalizer = load_diffusion(folder / "diffusion")
-    return load_vae(folder / "vae"), denoiser, schedule, normalizer
+    return load_vae(folder / "vae"), denoiser, schedule, normalizer, read_forms(folder)
+
+
+def read_forms(folder: Path) -> dict[str, dict]:
+    """{"32": {"section_bars": 2, "melodies": 620, "forms": {"ABCB…": 28, …}}} from a model folder's
+    ``forms.json`` (music.form.choose_forms; {} without one)."""
+    path = folder / FORMS
+    if not path.is_file():
+        return {}
+    try:
+        forms = json.loads(path.read_text())["forms"]
+        for bars, entry in forms.items():
+            check_section_bars(int(entry["section_bars"]))
+            for form, count in entry["forms"].items():
+                if fit_form(form, int(bars), int(entry["section_bars"]))[0] is None or not int(count) > 0:
+                    raise ValueError(f"form {form!r} of {bars} bars")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, MelodiffError) as exc:
+        raise MelodiffError(f"{path}: not a forms file of `melodiff bundle --data` ({exc})") from None
+    return forms

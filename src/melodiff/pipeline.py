@@ -14,13 +14,14 @@ import torch
 
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.denoiser import TransformerDenoiser
-from melodiff.diffusion.infill import known_projection
+from melodiff.diffusion.infill import known_projection, tie
 from melodiff.diffusion.interpolation import ddim_invert, slerp
 from melodiff.diffusion.sampling import ModelFn, denoiser_calls, sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
+from melodiff.music.form import AUTO, FREE, chunk_sources, draw_forms, fit_form, form_bars
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -34,10 +35,11 @@ Progress = Callable[[int, int], None]  # progress(denoiser calls made, calls pla
 
 class Pipeline:
     def __init__(self, vae: MelodyVAE, denoiser: TransformerDenoiser, schedule: NoiseSchedule,
-                 normalizer: LatentNormalizer) -> None:
+                 normalizer: LatentNormalizer, forms: dict[str, dict] | None = None) -> None:
         if normalizer.z_size != vae.config.z_size or normalizer.latent_dim != denoiser.config.latent_dim:
             raise MelodiffError("the VAE, normaliser and diffusion model do not belong together")
         self.vae, self.denoiser, self.schedule, self.normalizer = vae.eval(), denoiser.eval(), schedule, normalizer
+        self.forms = forms or {}  # length in bars -> the training melodies' forms (loading.read_forms)
 
     # ---- loading -----------------------------------------------------------------------------------------------
     @classmethod
@@ -94,8 +96,9 @@ class Pipeline:
         made = torch.zeros(num_chunks)
         for window in plan:
             sl = window.span
+            kept = torch.maximum(mask[sl], made[sl])
+            project = known_projection(out[:, sl], kept) if window.known else None
             x_T = torch.randn(out[:, sl].shape, generator=generator)
-            project = known_projection(out[:, sl], torch.maximum(mask[sl], made[sl])) if window.known else None
             out[:, sl] = sample(options.sampler, model_fn, self.schedule, x_T, generator, steps=options.steps,
                                 clip=self.normalizer.bound, project=project,
                                 resample=options.resample if window.known else 1)
@@ -112,16 +115,59 @@ class Pipeline:
                                   options.resample if w.known else 1) for w in plan)
 
     def generate(self, num_bars: int | None = None, num_samples: int = 1, seed: int = 0,
-                 options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
-        """Unconditional melodies of ``num_bars`` bars (default: the model's window, 2 bars per latent)."""
+                 options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,
+                 form: str | None = None, section_bars: int | None = None) -> list[Melody]:
+        """Unconditional melodies of ``num_bars`` bars (default: the form's length, else the model's window, 2 bars
+        per latent). ``form`` (music/form.py): "AABB", "AA'BA", ... with sections of ``section_bars`` bars (default:
+        the length divided among the sections, else 8): equal letters are equal music; "auto": every melody takes
+        the form of a random training melody of that length (:meth:`form_sources`); None or "none": free sampling
+        (the paper's)."""
+        if num_bars is None and form is not None and form.strip().lower() not in (AUTO, FREE):
+            num_bars = form_bars(*fit_form(form, None, section_bars))
         if num_bars is None:
             num_bars = self.window_chunks * BARS_PER_CHUNK
         _check_count("bars", num_bars, MAX_BARS)
         _check_count("samples", num_samples, MAX_SAMPLES)
+        sources = self.form_sources(form, num_bars, section_bars, num_samples, seed)
         generator = torch.Generator().manual_seed(seed)
-        x = self.sample_latents(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
-                                progress=progress)
-        return [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in self.decode(x, options, generator)]
+        _, melodies = self.sample_melodies(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
+                                           sources, progress)
+        return [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies]
+
+    def form_sources(self, form: str | None, num_bars: int, section_bars: int | None, num_samples: int,
+                     seed: int = 0) -> torch.Tensor | None:
+        """What :meth:`sample_latents` ties for ``num_samples`` pieces of ``num_bars`` bars in ``form``: (chunks,)
+        for a written form (music.form.chunk_sources), (num_samples, chunks) for "auto" — each piece the form of a
+        training melody drawn with ``seed`` from the model's forms for that length (``forms.json``, written by
+        `melodiff bundle --data`) — and None for free sampling (no form, "none", or "auto" for a length the model
+        has no forms for). MelodiffError when a written form does not fit the length."""
+        if form is not None and form.strip().lower() == AUTO:
+            if section_bars is not None:
+                raise MelodiffError("section bars need a written form (e.g. AABB)")
+            entry = self.forms.get(str(num_bars))
+            if entry is None:
+                return None
+            return torch.tensor([chunk_sources(f, int(entry["section_bars"]))
+                                 for f in draw_forms(entry, num_samples, seed)])
+        form, section_bars = fit_form(form, num_bars, section_bars)
+        return torch.tensor(chunk_sources(form, section_bars)) if form else None
+
+    def sample_melodies(self, num_chunks: int, num_samples: int, options: SamplingOptions,
+                        generator: torch.Generator | None, sources: torch.Tensor | None = None,
+                        progress: Progress | None = None) -> tuple[torch.Tensor, list[Melody]]:
+        """(latents (num_samples, num_chunks, D), their melodies): :meth:`sample_latents`, then every repeated
+        position (``sources`` (num_chunks,) or (num_samples, num_chunks): the position each one repeats, itself when
+        free; music.form.chunk_sources) takes its source's latent, then :meth:`decode`, with the repeated chunks
+        copied from their sources so that they are equal at any temperature. Copying the finished latents measured
+        better than tying them during sampling, at the same cost (docs/RESULTS.md, "Tune form")."""
+        x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress)
+        if sources is not None:
+            x = tie(x, sources)
+        melodies = self.decode(x, options, generator)
+        if sources is not None:
+            rows = sources.expand(num_samples, -1).numpy()
+            melodies = [Melody.from_chunks(m.chunks()[row]) for m, row in zip(melodies, rows, strict=True)]
+        return x, melodies
 
     def infill(self, melody: Melody, start_bar: int, end_bar: int, num_samples: int = 1, seed: int = 0,
                options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:

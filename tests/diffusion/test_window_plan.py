@@ -52,7 +52,8 @@ def test_planned_calls_are_the_calls_made(pipe: Pipeline, options: SamplingOptio
             lambda: pipe.generate(4, 2, 0, options, progress),
             lambda: pipe.infill_bars(tune, [(4, 8)], 1, 0, options, progress),
             lambda: pipe.continue_melody(tune, 20, 1, 0, options, progress),
-            lambda: pipe.bridge(tune, tune, 4, 1, 0, options, progress)]
+            lambda: pipe.bridge(tune, tune, 4, 1, 0, options, progress),
+            lambda: pipe.generate(40, 2, 0, options, progress, form="ABAB")]  # ties across windows
     for run in runs:
         reports.clear()
         run()

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from melodiff.cli import main
-from melodiff.music.melody import CHUNK_STEPS, Melody
+from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.music.midi_io import melody_to_score, read_midi_melody
 from melodiff.server import create_app, media
 from tiny_model import untrained_pipeline
@@ -296,3 +296,19 @@ def test_missing_studio_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     with pytest.raises(MelodiffError, match=r"needs uvicorn: pip install 'melodiff\[studio\]'"):
         melodiff.server.serve  # noqa: B018
+
+
+def test_generate_in_a_form(client: TestClient, run_job: RunJob) -> None:
+    job = run_job(client, "/api/generate", {"form": "AABB", "section_bars": 2, "temperature": 1.0, **FAST})
+    (item,) = job["melodies"]
+    melody = stored(client, item["id"])
+    assert len(melody) == 8 * STEPS_PER_BAR
+    chunks = melody.padded().chunks()
+    assert (chunks[0] == chunks[1]).all() and (chunks[2] == chunks[3]).all()
+    assert run_job(client, "/api/generate", {"form": "AABB", **FAST})["melodies"][0]["num_bars"] == 32
+    for payload, message in (({"form": "ABC", "bars": 16}, "form ABC: 3 sections of 8 bars last 24 bars, not 16"),
+                             ({"form": "ABCDEFGHI"}, "form: ABCDEFGHI lasts 72 bars; the limit is 64"),
+                             ({"form": "A1"}, "write sections as letters"),
+                             ({"form": "auto", "section_bars": 4}, "section bars need a written form")):
+        response = client.post("/api/generate", json={**payload, **FAST})
+        assert response.status_code == 422 and message in response.json()["detail"], response.text

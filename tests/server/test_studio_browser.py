@@ -199,3 +199,23 @@ def test_upload_play_download_and_errors(page, server_url: str, make_melody: Mak
     if shot:
         page.evaluate("document.getElementById('error').hidden = true")
         page.screenshot(path=shot, full_page=True)
+
+
+def test_generate_in_a_form(page) -> None:
+    """The form field: AABB over 16 bars draws sections 1-2 and 3-4 of 4 bars each as the same notes."""
+    page.fill("#form", "AABB")
+    page.fill("#temperature", "1")  # sampled decoding: equal sections come from the form, not from a greedy decoder
+    generate(page, bars=16, count=1)
+    card = page.locator(".melody").first
+    rects = card.locator(".note").evaluate_all("els => els.map(e => [+e.dataset.pitch, +e.dataset.start, "
+                                               "+e.dataset.end])")
+    section = 4 * 16  # steps
+
+    def notes(index: int) -> list[tuple[int, int, int]]:
+        first = index * section
+        return [(p, s - first, e - first) for p, s, e in rects if first <= s < first + section]
+
+    assert notes(0) and notes(0) == notes(1) and notes(2) == notes(3) and notes(0) != notes(2)
+    page.fill("#form", "ABC")
+    page.click("#generate")
+    sync_api.expect(page.locator("#error")).to_contain_text("form ABC: 3 sections of 8 bars last 24 bars, not 16")

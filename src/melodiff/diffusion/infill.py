@@ -26,3 +26,10 @@ def known_projection(known: torch.Tensor, mask: torch.Tensor) -> Project:
         return x * (1 - m) + noised * m
 
     return project
+
+
+def tie(x: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """x (B, L, D) with position j of every row replaced by position sources[b, j] (sources (B, L) or (L,)): the
+    repeats of a form (music/form.py) made equal to what they repeat."""
+    index = sources.expand(x.shape[0], -1).unsqueeze(-1).expand(-1, -1, x.shape[-1])
+    return torch.gather(x, 1, index)

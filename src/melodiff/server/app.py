@@ -25,6 +25,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from melodiff import __version__
 from melodiff.errors import MelodiffError
+from melodiff.music.form import AUTO, FREE, fit_form, form_bars
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR
 from melodiff.music.midi_io import fluidsynth_available
 from melodiff.options import MAX_SAMPLING_STEPS, Sampler
@@ -32,6 +33,7 @@ from melodiff.pipeline import Pipeline
 from melodiff.server import media
 from melodiff.server.jobs import Job, JobQueue, QueueFull
 from melodiff.server.schemas import (
+    MAX_BARS,
     MAX_TOTAL_BARS,
     MELODY_ID,
     BridgeRequest,
@@ -213,11 +215,19 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
 
     @app.post("/api/generate", status_code=202, response_model=JobOut, tags=["sampling"])
     async def generate(request: GenerateRequest) -> JSONResponse:
-        """Unconditional melodies of ``bars`` bars."""
+        """Unconditional melodies of ``bars`` bars, in ``form``."""
+        pipeline = await run_in_threadpool(studio.pipeline)
+        bars = request.bars
+        if bars is None and request.form.strip().lower() not in (AUTO, FREE):
+            bars = form_bars(*fit_form(request.form, None, request.section_bars))
+            if bars > MAX_BARS:
+                raise HTTPException(422, f"form: {request.form} lasts {bars} bars; the limit is {MAX_BARS}")
+        bars = bars or pipeline.window_chunks * BARS_PER_CHUNK
+        pipeline.form_sources(request.form, bars, request.section_bars, 1)  # a form that does not fit: 422 now
 
         def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
-            melodies = pipeline.generate(request.bars, request.num_samples, request.seed, request.options(),
-                                         job.report)
+            melodies = pipeline.generate(bars, request.num_samples, request.seed, request.options(), job.report,
+                                         request.form, request.section_bars)
             return [studio.melodies.add(m, f"generated, seed {request.seed}, #{i + 1}")
                     for i, m in enumerate(melodies)]
 

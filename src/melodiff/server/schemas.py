@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from melodiff.music.form import AUTO, MAX_SECTIONS
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import MAX_RESAMPLE, MAX_SAMPLING_STEPS, MAX_TEMPERATURE, Sampler, SamplingOptions
 
@@ -43,7 +44,13 @@ class SamplingRequest(_Request):
 
 
 class GenerateRequest(SamplingRequest):
-    bars: int | None = Field(None, ge=1, le=MAX_BARS, description="length in bars (default: the model's window)")
+    bars: int | None = Field(None, ge=1, le=MAX_BARS, description="length in bars (default: a written form's "
+                             "length, else the model's window)")
+    form: str = Field(AUTO, max_length=MAX_SECTIONS * 2 + 16, description="sections as letters (AABB, AA'BA: equal "
+                      "letters are equal music, A' keeps the first half of A), 'auto' (each melody the form of a "
+                      "random training melody that long) or 'none' (free sampling)")
+    section_bars: int | None = Field(None, ge=2, le=MAX_BARS, description="bars per section of a written form "
+                                     "(default: the length divided among the sections, else 8)")
 
 
 class InfillRequest(SamplingRequest):

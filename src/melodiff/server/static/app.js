@@ -353,7 +353,8 @@ async function uploadFile(event) {
 function wire() {
   $("generate-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    runJob("/api/generate", { ...samplingFields(), bars: Number($("bars").value) });
+    runJob("/api/generate", { ...samplingFields(), bars: Number($("bars").value),
+      form: $("form").value.trim() || "auto" });
   });
   $("upload-form").addEventListener("submit", uploadFile);
   $("dice").addEventListener("click", () => { $("seed").value = Math.floor(Math.random() * 1e6); });
