@@ -28,6 +28,8 @@ def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path
         shutil.copyfile(Path(src) / CONFIG, dest / CONFIG)
     if data_dir is not None:
         write_forms(out, data_dir)
+    else:  # a folder bundled into again must not keep another model's forms
+        (out / FORMS).unlink(missing_ok=True)
     checksum(out)
     return sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from melodiff.errors import MelodiffError
-from melodiff.music.form import AUTO, FREE, fit_form
+from melodiff.music.form import AUTO, FREE, fit_form, written_length
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import (
     FAST_STEPS,
@@ -221,7 +221,7 @@ def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highligh
 def _cmd_generate(args: argparse.Namespace) -> None:
     options = _options(args)  # bad options fail before a seed is drawn or a model loaded
     _check_form(args)
-    bars = args.bars or (None if args.form.strip().lower() not in (AUTO, FREE) else DEFAULT_BARS)
+    bars = args.bars or written_length(args.form, args.section_bars) or DEFAULT_BARS
     pipeline = _pipeline(args)
     with _progress(args, "sampling") as progress:
         melodies = pipeline.generate(bars, args.num, args.seed, options, progress, args.form, args.section_bars)
@@ -275,6 +275,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")
     _check_form(args)
     pipeline = _pipeline(args)
+    bars = args.bars or written_length(args.form, args.section_bars)
     train, _ = load_melodies(args.data, "train")
     test, _ = load_melodies(args.data, "test")
     if not test:
@@ -284,7 +285,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     SamplingOptions(sampler=samplers[0][0], resample=args.resample)  # a bad combination fails now, not after a table
     mdn = load_mdn(args.mdn) if args.mdn else None
     if "unconditional" in args.tasks:
-        length = -(-args.bars // BARS_PER_CHUNK) if args.bars else None
+        length = -(-bars // BARS_PER_CHUNK) if bars else None
         evaluator.unconditional(args.num, samplers, mdn, length, args.form, args.section_bars)
     if "infilling" in args.tasks:
         evaluator.infilling(samplers[0][0], samplers[0][1], args.num, resample=args.resample)
@@ -563,8 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(see melodiff infill --help; default 1 = off)")
     p.add_argument("--bars", type=_positive_int, default=None, help="length of the unconditional sequences in bars "
                    "(default: the model's window)")
-    p.add_argument("--form", default=AUTO, help=f"form of the unconditional diffusion rows (as generate --form; "
-                   f"default {AUTO}: the model's default form for the length, {FREE}: free sampling)")
+    p.add_argument("--form", default=FREE, help=f"form of the unconditional diffusion rows, as generate --form "
+                   f"(default {FREE}: free sampling, the paper's protocol; {AUTO}: forms of training melodies)")
     p.add_argument("--section-bars", type=_positive_int, default=None, help="bars per section of --form")
     p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],
                    default=["unconditional", "infilling"], help="which tables (default both)")

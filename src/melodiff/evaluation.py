@@ -29,7 +29,13 @@ from melodiff.diffusion.windows import sliding_starts
 from melodiff.metrics.framewise import framewise_scores, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
 from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics, per_melody_statistics, pitch_class_histogram
-from melodiff.metrics.structure import STRUCTURE, phrase_classifier, self_similarity, structure_statistics
+from melodiff.metrics.structure import (
+    STRUCTURE,
+    interval_reference,
+    phrase_classifier,
+    self_similarity,
+    structure_statistics,
+)
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
 from melodiff.options import Sampler, SamplingOptions
@@ -104,6 +110,7 @@ class Evaluator:
         self.train = train  # the classifier's "real" side for the test data's own row
         self.test = test
         self.test_pitch_classes = pitch_class_histogram(test)  # reference of the pitch-class distance
+        self.test_intervals = interval_reference(test)  # ... and of the interval distance
         self.seed = seed
         generator = torch.Generator().manual_seed(seed)
         self.test_latents = [pipeline.encode(m, generator) for m in test]
@@ -123,7 +130,7 @@ class Evaluator:
         row = EvalRow(task, name, scores=scores,
                       statistics=melody_statistics(kept, self.test_pitch_classes), num_samples=len(melodies),
                       seconds=seconds, real=real, melodies=kept,
-                      structure=structure_statistics(kept, self.test, seed=self.seed),
+                      structure=structure_statistics(kept, self.test_intervals, seed=self.seed),
                       classifier=phrase_classifier(self.train if real else self.test, kept, seed=self.seed))
         for name in ("pitch", "duration"):  # the raw μ_OA and σ²_OA behind C and V (ground truth: results.json)
             row.scores[f"{name}_oa_mean"] = stats[name].mean

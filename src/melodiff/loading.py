@@ -87,8 +87,11 @@ def load_diffusion(folder: str | Path) -> tuple[TransformerDenoiser, NoiseSchedu
     """A trained denoiser, its noise schedule and the latent normaliser it was trained with."""
     model, meta = load_module(folder, "diffusion",
                               lambda m: TransformerDenoiser(from_dict(DenoiserConfig, m["model"])))
-    schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
-    return model, schedule, from_dict(LatentNormalizer, meta["normalizer"])
+    try:
+        schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
+        return model, schedule, from_dict(LatentNormalizer, meta["normalizer"])
+    except (KeyError, TypeError) as exc:
+        raise MelodiffError(f"{folder}: {CONFIG} lacks the schedule or the normaliser ({exc})") from None
 
 
 def load_mdn(folder: str | Path) -> TransformerMDN:
@@ -111,7 +114,11 @@ def verify_model(folder: str | Path) -> None:
     path = folder / CHECKSUMS
     if not path.is_file():
         return
-    for name, expected in json.loads(path.read_text()).items():
+    try:
+        expected_sums = dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as exc:
+        raise MelodiffError(f"{path}: damaged ({exc}); reinstall melodiff or re-run `melodiff bundle`") from None
+    for name, expected in expected_sums.items():
         if not (folder / name).is_file() or sha256(folder / name) != expected:
             raise MelodiffError(f"{folder / name}: missing or damaged (checksum mismatch); reinstall melodiff or "
                                 "re-run `melodiff bundle`")
@@ -142,6 +149,9 @@ def read_forms(folder: Path) -> dict[str, dict]:
             for form, count in entry["forms"].items():
                 if fit_form(form, int(bars), int(entry["section_bars"]))[0] is None or not int(count) > 0:
                     raise ValueError(f"form {form!r} of {bars} bars")
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, MelodiffError) as exc:
+            if not entry["forms"]:
+                raise ValueError(f"no forms for {bars} bars")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError,
+            MelodiffError) as exc:
         raise MelodiffError(f"{path}: not a forms file of `melodiff bundle --data` ({exc})") from None
     return forms

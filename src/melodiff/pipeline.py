@@ -21,7 +21,7 @@ from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
-from melodiff.music.form import AUTO, FREE, chunk_sources, draw_forms, fit_form, form_bars
+from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -122,10 +122,8 @@ class Pipeline:
         the length divided among the sections, else 8): equal letters are equal music; "auto": every melody takes
         the form of a random training melody of that length (:meth:`form_sources`); None or "none": free sampling
         (the paper's)."""
-        if num_bars is None and form is not None and form.strip().lower() not in (AUTO, FREE):
-            num_bars = form_bars(*fit_form(form, None, section_bars))
         if num_bars is None:
-            num_bars = self.window_chunks * BARS_PER_CHUNK
+            num_bars = written_length(form, section_bars) or self.window_chunks * BARS_PER_CHUNK
         _check_count("bars", num_bars, MAX_BARS)
         _check_count("samples", num_samples, MAX_SAMPLES)
         sources = self.form_sources(form, num_bars, section_bars, num_samples, seed)

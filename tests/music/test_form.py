@@ -34,7 +34,9 @@ def test_chunk_sources() -> None:
     assert chunk_sources("AABB", 4) == [0, 1, 0, 1, 4, 5, 4, 5]
     assert chunk_sources("AA'", 8) == [0, 1, 2, 3, 0, 1, 6, 7]  # A': the first half of A, then new
     assert chunk_sources("ABA", 2) == [0, 1, 0]
-    assert chunk_sources("AA'", 2) == [0, 1]  # half a 2-bar section is no whole chunk: new music
+    assert chunk_sources("AA'", 6) == [0, 1, 2, 0, 4, 5]  # half of 3 chunks: 1 kept
+    with pytest.raises(MelodiffError, match="needs sections of at least 4 bars"):
+        chunk_sources("AA'", 2)  # half a 2-bar section is no whole chunk
     with pytest.raises(MelodiffError, match="even number of bars"):
         chunk_sources("AB", 3)
 
@@ -57,13 +59,14 @@ def bars_of(pitch: int, bars: int = 2) -> np.ndarray:
 
 
 def test_form_of_real_melodies() -> None:
-    a, b, c = bars_of(60), bars_of(67), bars_of(72)
+    a, b, c = bars_of(60, 4), bars_of(67, 4), bars_of(72, 4)
     varied = a.copy()
-    varied[STEPS_PER_BAR:] = bars_of(50, 1)  # first bar of A, then something else
+    varied[2 * STEPS_PER_BAR:] = bars_of(50)  # the first half (2 bars) of A, then something else
     tune = Melody(np.concatenate([a, a, b, varied, c]))
-    assert form_of(tune, 2, 5) == "AABA'C"
-    assert form_of(tune, 2, 6) is None  # too short
-    assert form_of(tune, 4, 2) == "AB"
+    assert form_of(tune, 4, 5) == "AABA'C"
+    assert form_of(tune, 4, 6) is None  # too short
+    assert form_of(tune, 2, 10) == "ABABCDAEFG"  # 2-bar sections have no half to vary: the varied one is new
+    assert form_of(tune, 8, 2) == "AB"
 
 
 def test_model_forms_and_drawing() -> None:

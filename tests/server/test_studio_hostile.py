@@ -87,3 +87,14 @@ def test_serve_on_a_port_in_use_exits_1(capsys: pytest.CaptureFixture[str]) -> N
         assert main(["-q", "serve", "--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"melodiff: error: cannot listen on 127.0.0.1 port {port} ("), err
+
+
+def test_an_upload_with_no_notes_in_its_first_128_bars_is_refused(client: TestClient) -> None:
+    import sys
+
+    sys.path.insert(0, str(TESTS))
+    from hostile_files import midi_bytes
+
+    late = midi_bytes([(200 * 4 * 480, bytes([0x90, 60, 100])), (480, bytes([0x80, 60, 0]))])  # bar 201
+    response = client.post("/api/melodies", files={"file": ("late.mid", late)})
+    assert response.status_code == 422 and "no notes in the first 128 bars" in response.json()["detail"]

@@ -154,12 +154,23 @@ def _statistics(parts: _Parts, index: np.ndarray, reference_intervals: np.ndarra
     return out
 
 
-def structure_statistics(melodies: Sequence[Melody], reference: Sequence[Melody] | None = None,
+def interval_reference(melodies: Sequence[Melody]) -> np.ndarray:
+    """The pooled interval histogram of ``melodies``: a reference for :func:`structure_statistics`."""
+    return _parts(melodies).intervals.sum(0)
+
+
+def structure_statistics(melodies: Sequence[Melody], reference: Sequence[Melody] | np.ndarray | None = None,
                          resamples: int = 200, seed: int = 0) -> dict[str, tuple[float, float]]:
     """name -> (value, bootstrap standard error) for every name in STRUCTURE (NaN where there is no data);
-    ``interval_distance`` is measured against ``reference`` (NaN without one)."""
+    ``interval_distance`` is measured against ``reference``: melodies, or their :func:`interval_reference` (NaN
+    without one)."""
     parts = _parts(melodies)
-    reference_intervals = _parts(reference).intervals.sum(0) if reference else np.zeros(2 * MAX_INTERVAL + 1)
+    if reference is None:
+        reference_intervals = np.zeros(2 * MAX_INTERVAL + 1)
+    elif isinstance(reference, np.ndarray):
+        reference_intervals = reference
+    else:
+        reference_intervals = interval_reference(reference)
     n = len(melodies)
     whole = _statistics(parts, np.arange(n)[None], reference_intervals)
     rng = np.random.default_rng(seed)
@@ -253,7 +264,7 @@ def phrase_classifier(real: Sequence[Melody], generated: Sequence[Melody], folds
                                                                                                  replace=False)]
     x = np.stack([phrase_features(p) for p in chosen])
     y = np.concatenate([np.zeros(n), np.ones(n)])
-    fold = rng.permutation(2 * n) % folds
+    fold = np.concatenate([rng.permutation(n) % folds] * 2)  # stratified: each fold holds both sides equally
     accuracies, aucs = [], []
     for k in range(folds):
         train, test = fold != k, fold == k

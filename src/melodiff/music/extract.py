@@ -268,6 +268,7 @@ def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extr
         if problem:
             out.dropped[problem] += 1
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
+    num_notes = 0
     for i, part in enumerate(parts):
         name = part.partName or (part.id if isinstance(part.id, str) else f"part {i}")
         inst = part.getInstrument(returnDefault=False)
@@ -282,7 +283,10 @@ def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extr
                      if m.barDuration is not None and m.duration.quarterLength >= m.barDuration.quarterLength]
         keys = list(flat.getElementsByClass("KeySignature"))
         key = _key_name(keys[0]) if keys else ""
-        extract_part(_part_notes(part), meters, downbeats, str(name), key, min_bars, out)
+        notes = _part_notes(part)
+        num_notes += len(notes)
+        check_notes(num_notes, "the score")
+        extract_part(notes, meters, downbeats, str(name), key, min_bars, out)
     return out
 
 

@@ -51,12 +51,16 @@ def check_section_bars(section_bars: int) -> None:
 def chunk_sources(form: str, section_bars: int) -> list[int]:
     """For every 2-bar chunk of a piece in ``form``: the index of the earlier chunk it repeats, or its own index
     when it is new music. A varied repeat (``A'``) repeats the first half of its section (rounded down to whole
-    chunks) and is new after it."""
+    chunks: sections of 2 bars have no half to keep, and refuse it) and is new after it."""
     check_section_bars(section_bars)
     per_section = section_bars // BARS_PER_CHUNK
+    parsed = parse_form(form)
+    if per_section < 2 and any(varied for _, varied in parsed):
+        raise MelodiffError(f"form {form}: a varied repeat (') keeps the first half of a section, which needs "
+                            f"sections of at least {2 * BARS_PER_CHUNK} bars, not {section_bars}")
     first: dict[str, int] = {}  # letter -> its first section's first chunk
     sources = []
-    for i, (letter, varied) in enumerate(parse_form(form)):
+    for i, (letter, varied) in enumerate(parsed):
         start = i * per_section
         origin = first.setdefault(letter, start)
         tied = 0 if origin == start else per_section // 2 if varied else per_section
@@ -82,6 +86,14 @@ def fit_form(form: str | None, num_bars: int | None, section_bars: int | None) -
     return form, section_bars
 
 
+def written_length(form: str | None, section_bars: int | None) -> int | None:
+    """The length in bars of a written form (its sections times ``section_bars``, default 8); None for "auto",
+    "none" or no form, whose length comes from elsewhere."""
+    if form is None or form.strip().lower() in (AUTO, FREE):
+        return None
+    return form_bars(*fit_form(form, None, section_bars))
+
+
 def form_bars(form: str, section_bars: int) -> int:
     check_section_bars(section_bars)
     return len(parse_form(form)) * section_bars
@@ -89,18 +101,19 @@ def form_bars(form: str, section_bars: int) -> int:
 
 def form_of(melody: Melody, section_bars: int, sections: int) -> str | None:
     """The form of the first ``sections`` (at most 26) sections of ``section_bars`` bars of a real melody (None if
-    it is shorter): a section equal to an earlier one gets its letter, one whose first half equals an earlier section's
-    first half (but not the rest) that letter with ', any other the next new letter."""
+    it is shorter): a section equal to an earlier one gets its letter, one whose first half (whole 2-bar chunks, so
+    sections of 4 bars or more) equals an earlier section's first half but not the rest that letter with ', any other
+    the next new letter: the forms that :func:`chunk_sources` can make."""
     steps = section_bars * STEPS_PER_BAR
     if len(melody) < steps * sections or sections > 26:
         return None
     cells = [melody.ids[i * steps:(i + 1) * steps] for i in range(sections)]
-    half = steps // 2
+    half = section_bars // (2 * BARS_PER_CHUNK) * BARS_PER_CHUNK * STEPS_PER_BAR  # whole chunks; 0: no variations
     letters: list[str] = []
     firsts: list[tuple[str, int]] = []  # (letter, section index) of each new letter
     for i, cell in enumerate(cells):
         same = next((letter for letter, j in firsts if (cells[j] == cell).all()), None)
-        varied = next((letter for letter, j in firsts if (cells[j][:half] == cell[:half]).all()), None)
+        varied = next((letter for letter, j in firsts if half and (cells[j][:half] == cell[:half]).all()), None)
         if same is not None:
             letters.append(same)
         elif varied is not None:

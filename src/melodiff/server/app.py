@@ -1,6 +1,6 @@
 """The studio's HTTP adapter: a FastAPI app over one ``Pipeline``, plus the static page (static/index.html).
 
-Sampling requests (generate / infill / continue / interpolate) answer 202 with a job; clients poll
+Sampling requests (generate / infill / continue / bridge) answer 202 with a job; clients poll
 ``GET /api/jobs/{id}?wait=seconds`` until it is done. Every error is JSON ``{"detail": "<one readable line>"}``."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from melodiff import __version__
 from melodiff.errors import MelodiffError
-from melodiff.music.form import AUTO, FREE, fit_form, form_bars
+from melodiff.music.form import written_length
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR
 from melodiff.music.midi_io import fluidsynth_available
 from melodiff.options import MAX_SAMPLING_STEPS, Sampler
@@ -177,10 +177,10 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         studio.close()
 
     app = FastAPI(title="melodiff studio", version=__version__, lifespan=lifespan,
-                  description="Compose, infill, continue and interpolate melodies with melodiff (docs/STUDIO.md).")
+                  description="Compose, infill, continue and bridge melodies with melodiff (docs/STUDIO.md).")
     app.state.studio = studio
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_OVERHEAD)
-    app.add_middleware(SameOrigin)  # added last, so it runs first: a cross-site body is never read
+    app.add_middleware(SameOrigin)  # added after the body limit, so it runs before it: a cross-site body is never read
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -217,11 +217,9 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
     async def generate(request: GenerateRequest) -> JSONResponse:
         """Unconditional melodies of ``bars`` bars, in ``form``."""
         pipeline = await run_in_threadpool(studio.pipeline)
-        bars = request.bars
-        if bars is None and request.form.strip().lower() not in (AUTO, FREE):
-            bars = form_bars(*fit_form(request.form, None, request.section_bars))
-            if bars > MAX_BARS:
-                raise HTTPException(422, f"form: {request.form} lasts {bars} bars; the limit is {MAX_BARS}")
+        bars = request.bars or written_length(request.form, request.section_bars)
+        if bars is not None and bars > MAX_BARS:
+            raise HTTPException(422, f"form: {request.form} lasts {bars} bars; the limit is {MAX_BARS}")
         bars = bars or pipeline.window_chunks * BARS_PER_CHUNK
         pipeline.form_sources(request.form, bars, request.section_bars, 1)  # a form that does not fit: 422 now
 

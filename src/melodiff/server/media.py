@@ -109,6 +109,8 @@ def read_upload(filename: str, data: bytes, max_steps: int) -> tuple[list[tuple[
         try:
             if suffix in MIDI_SUFFIXES:
                 melody, cut = read_midi_melody_cut(path, max_steps)  # never built whole: a far note costs nothing
+                if not melody.num_notes:
+                    raise MelodiffError(f"{name}: no notes in the first {max_steps // STEPS_PER_BAR} bars")
                 found, dropped = [(melody, name)], {}
             else:
                 found, dropped, cut = [], {}, False

@@ -14,7 +14,7 @@ from melodiff.music.form import AUTO, MAX_SECTIONS
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import MAX_RESAMPLE, MAX_SAMPLING_STEPS, MAX_TEMPERATURE, Sampler, SamplingOptions
 
-MAX_BARS = 64  # bars one request may add (generate: the length; continue / interpolate: the new bars)
+MAX_BARS = 64  # bars one request may add (generate: the length; continue / bridge: the new bars)
 MAX_TOTAL_BARS = 128  # the longest melody a request may produce or take as input (uploads are cut to this)
 MAX_SAMPLES = 8  # variations per request (the library allows more: a request should be quick)
 MELODY_ID = r"^[0-9a-f]{32}$"
@@ -90,7 +90,7 @@ class MelodyOut(BaseModel):
     notes: list[NoteOut]
     regenerated: tuple[int, int] | None = Field(None, description="half-open span of steps the model wrote; the "
                                                 "rest is copied unchanged from the input (infill / continue / "
-                                                "interpolate)")
+                                                "bridge)")
     parents: list[str] = Field(default_factory=list, description="ids of the melodies this one was made from")
 
 
