@@ -41,3 +41,18 @@ def test_structure_table_shows_errors_and_the_gap_to_real() -> None:
     assert len(table) == 4 and "classifier accuracy" in table[0] and "ends on the tonic" in table[0]
     assert table[2].startswith("| Test data | 0.520 ± 0.010 | 0.530 ± 0.020 | 0.080 ± 0.010 | —")
     assert table[3].startswith("| Diffusion | 0.900 ± 0.010 | 0.970 ± 0.010 | 0.020 ± 0.005 (-75 %) | —")
+
+
+def test_a_like_for_like_row_of_long_test_melodies(make_melody) -> None:
+    from melodiff.evaluation import Evaluator
+    from melodiff.options import Sampler
+    from tiny_model import untrained_pipeline
+
+    pipeline = untrained_pipeline()  # a window of 16 bars
+    test = [make_melody(i, 20 if i % 2 else 6) for i in range(6)]
+    evaluator = Evaluator(pipeline, [make_melody(9, 16)] * 3, test, seed=0)
+    evaluator.unconditional(2, [(Sampler.DDIM, 2)])
+    rows = {r.name: r for r in evaluator.rows}
+    long = rows["Test data of 16+ bars"]
+    assert long.real and len(long.melodies) == 3 and all(len(m) == 16 * 16 for m in long.melodies)
+    assert len(rows["Test data"].melodies) == 6

@@ -159,6 +159,10 @@ class Evaluator:
         form_label = "" if sources is None else f", form {form}"
         self._score("unconditional", "Test data", self.test, None, None,
                     kept=_crop(self.test, 0, length * CHUNK_STEPS))
+        long = [m for m in self.test if len(m) >= length * CHUNK_STEPS]
+        if long and len(long) < len(self.test):  # like for like: real tunes as long as the generated ones
+            self._score("unconditional", f"Test data of {length * BARS_PER_CHUNK}+ bars", long, None, None,
+                        kept=_crop(long, 0, length * CHUNK_STEPS))
         # The ceiling the VAE sets: the test melodies' own (trimmed, normalised) latents decoded back.
         t0 = time.perf_counter()
         g = self._generator()
@@ -286,9 +290,11 @@ def statistics_table(rows: list[EvalRow], task: Task) -> str:
 
 
 STRUCTURE_NOTE = ("Classifier: held-out accuracy and AUC of a logistic regression telling the row's 8-bar phrases "
-                  "from the test melodies' (for the test data itself: from the training melodies'); 0.5 = cannot "
-                  "tell them apart. Structure statistics (metrics/structure.py) ± bootstrap standard error; "
-                  "in brackets the gap to the real row.")
+                  "from the test melodies' (for real rows: from the training melodies'); 0.5 = cannot tell them "
+                  "apart. Structure statistics (metrics/structure.py) ± bootstrap standard error; in brackets the "
+                  "gap to the first real row (all test melodies, those shorter than the sequences whole). A row "
+                  "of the test melodies at least as long as the sequences, cut to their length, compares like "
+                  "with like.")
 STRUCTURE_HEADINGS = {
     "repeated_2bar": ("2-bar repeats", "{:.3f}"), "repeated_4bar": ("4-bar repeats", "{:.3f}"),
     "repeated_8bar": ("8-bar repeats", "{:.3f}"), "key_stability": ("8-bar segments in key", "{:.3f}"),
@@ -341,7 +347,10 @@ def draw_statistics(rows: list[EvalRow], reference_pitch_classes: np.ndarray, pn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    real = {r.task: per_melody_statistics(r.melodies, reference_pitch_classes) for r in rows if r.real}
+    real: dict[str, dict[str, np.ndarray]] = {}
+    for r in rows:  # the first real row of each task: all its test melodies
+        if r.real and r.task not in real:
+            real[r.task] = per_melody_statistics(r.melodies, reference_pitch_classes)
     generated = [r for r in rows if not r.real]
     fig = Figure(figsize=(2.6 * len(DESCRIPTIVE), 0.6 + 2.0 * len(generated)), dpi=72)
     FigureCanvasAgg(fig)
