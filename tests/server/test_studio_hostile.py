@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from hostile_files import midi_bytes
 from melodiff.music.melody import STEPS_PER_BAR
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -90,11 +91,6 @@ def test_serve_on_a_port_in_use_exits_1(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_an_upload_with_no_notes_in_its_first_128_bars_is_refused(client: TestClient) -> None:
-    import sys
-
-    sys.path.insert(0, str(TESTS))
-    from hostile_files import midi_bytes
-
     late = midi_bytes([(200 * 4 * 480, bytes([0x90, 60, 100])), (480, bytes([0x80, 60, 0]))])  # bar 201
     response = client.post("/api/melodies", files={"file": ("late.mid", late)})
     assert response.status_code == 422 and "no notes in the first 128 bars" in response.json()["detail"]

@@ -20,7 +20,7 @@ from melodiff.errors import MelodiffError
 from melodiff.music.melody import BARS_PER_CHUNK, STEPS_PER_BAR, Melody
 
 FREE = "none"  # no form: the paper's free sampling
-AUTO = "auto"  # the model's default form for the length (its training melodies' commonest)
+AUTO = "auto"  # each piece the form of a random training melody of its length (choose_forms, draw_forms)
 MAX_SECTIONS = 64
 _TOKEN = re.compile(r"[A-Z]'?")
 
