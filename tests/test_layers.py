@@ -13,7 +13,7 @@ import melodiff
 
 PACKAGE = Path(melodiff.__file__).parent
 LAYERS = {  # top-level module or package -> layer; lower layers never import higher ones
-    "errors": 0, "utils": 0, "options": 0, "config": 0, "music": 0,
+    "errors": 0, "utils": 0, "options": 0, "config": 0, "device": 0, "music": 0,
     "data": 1, "metrics": 1,
     "layers": 2, "vae": 2, "diffusion": 2, "baseline": 2,
     "loading": 3,

@@ -59,7 +59,7 @@ def _cmd_train_vae(args: argparse.Namespace) -> None:
 
         init = DEFAULT_MODEL / "vae"
     train_vae(args.data, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
-              progress=not args.quiet, init=init, settings=args.settings)
+              progress=not args.quiet, init=init, settings=args.settings, device=args.device)
     if not args.quiet:
         print(f"VAE checkpoint in {args.out}")
 
@@ -83,7 +83,7 @@ def _cmd_encode(args: argparse.Namespace) -> None:
 
     dims = read_config(args.vae, "vae").get("trim_dims")  # set by `import-magenta --paper-dims`
     data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims,
-                          scaling=args.scaling, use_mean=args.use_mean)
+                          scaling=args.scaling, use_mean=args.use_mean, in_c=args.in_c)
     data.save(args.out)
     if not args.quiet:
         print(f"{len(data.x)} latents of {data.normalizer.latent_dim} kept dims (of {data.normalizer.z_size}) "
@@ -103,7 +103,7 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> None:
     from melodiff.diffusion.train import train_diffusion
 
     train_diffusion(args.latents, args.out, args.preset, steps=args.steps, seed=args.seed,
-                    max_seconds=_max_seconds(args), progress=not args.quiet, settings=args.settings)
+                    max_seconds=_max_seconds(args), progress=not args.quiet, settings=args.settings, device=args.device)
     if not args.quiet:
         print(f"diffusion checkpoint in {args.out}")
 
@@ -112,7 +112,7 @@ def _cmd_train_mdn(args: argparse.Namespace) -> None:
     from melodiff.baseline.train import train_mdn
 
     train_mdn(args.latents, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
-              progress=not args.quiet, settings=args.settings)
+              progress=not args.quiet, settings=args.settings, device=args.device)
     if not args.quiet:
         print(f"TransformerMDN checkpoint in {args.out}")
 
@@ -136,7 +136,7 @@ def _pipeline(args: argparse.Namespace):
         args.seed = secrets.randbelow(MAX_SEED + 1)
         if not args.quiet:
             print(f"seed {args.seed} (pass --seed {args.seed} to get the same result again)")
-    return Pipeline.from_pretrained(args.model)
+    return Pipeline.from_pretrained(args.model).to(args.device)
 
 
 def _options(args: argparse.Namespace) -> SamplingOptions:
@@ -283,7 +283,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     evaluator = Evaluator(pipeline, train, test, seed=args.seed)
     samplers = [(Sampler(name), steps) for name, steps in map(_sampler_row, args.samplers)]
     SamplingOptions(sampler=samplers[0][0], resample=args.resample)  # a bad combination fails now, not after a table
-    mdn = load_mdn(args.mdn) if args.mdn else None
+    mdn = load_mdn(args.mdn).to(pipeline.device) if args.mdn else None
     if "unconditional" in args.tasks:
         length = -(-bars // BARS_PER_CHUNK) if bars else None
         evaluator.unconditional(args.num, samplers, mdn, length, args.form, args.section_bars)
@@ -302,7 +302,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 def _cmd_serve(args: argparse.Namespace) -> None:
     from melodiff.server import serve
 
-    serve(args.model, host=args.host, port=args.port)
+    serve(args.model, host=args.host, port=args.port, device=args.device)
 
 
 # ---- parser --------------------------------------------------------------------------------------------------------
@@ -388,7 +388,23 @@ def _sampler_row_text(text: str) -> str:
     return text
 
 
+def _device(text: str) -> str:
+    from melodiff.device import resolve_device
+
+    try:
+        resolve_device(text)
+    except MelodiffError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--device {text}: ")) from None
+    return text
+
+
+def _add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=_device, default="auto", help="where the models run: auto (a GPU if there is "
+                   "one, default), cpu, cuda, cuda:N or mps; bf16 mixed precision on GPUs that have it")
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
+    _add_device_arg(p)
     p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the preset's)")
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: the preset's)")
     p.add_argument("--max-minutes", type=_positive_float, default=None,
@@ -447,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n  melodiff generate --bars 32 -n 4 --wav --png --out out/\n"
             "  melodiff generate --form AABB --section-bars 8 --wav   # 32 bars: sections 1 and 2 alike, 3 and 4 alike")
     _add_music_args(p)
+    _add_device_arg(p)
     p.add_argument("--bars", type=_positive_int, default=None, help=f"length in bars (default {DEFAULT_BARS}, or "
                    "a written form's; beyond the model's window the piece is made window by window)")
     p.add_argument("--form", default=AUTO, help="sections as letters: AABB, ABAC, AA'BA (A' = A varied: its first "
@@ -465,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", required=True, type=_bar_ranges, metavar="RANGES",
                    help="bar ranges to regenerate, e.g. 17-48 or 1-4,13-16 (1-based, inclusive)")
     _add_music_args(p)
+    _add_device_arg(p)
 
     p = add("continue", _cmd_continue, "continue a melody: keep its bars and compose more after them",
             "example:\n  melodiff continue tune.mid --bars 16 -n 2 --wav   # 16 new bars\n\n"
@@ -472,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="MIDI, MusicXML, ABC or kern file (see --track)")
     p.add_argument("--bars", type=_positive_int, default=32, help="bars to add (default 32)")
     _add_music_args(p)
+    _add_device_arg(p)
 
     p = add("interpolate", _cmd_interpolate, "morph from one melody into another",
             "examples:\n  melodiff interpolate a.mid b.mid --num 5 --png\n"
@@ -483,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bridge", type=_positive_int, default=None, metavar="BARS",
                    help="instead of morphing: compose BARS bars that lead from the first melody into the second")
     _add_music_args(p, num_help="melodies between the two (default 5; with --bridge: variations, default 1)")
+    _add_device_arg(p)
     p.set_defaults(num=None)
 
     p = add("prepare", _cmd_prepare, "extract monophonic 4/4 melodies into a dataset",
@@ -521,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="standard: unit variance (default); minmax: [-1, 1] as the paper (docs/DEVIATIONS.md)")
     p.add_argument("--use-mean", action="store_true", help="encode each chunk as the encoder mean instead of a "
                    "sampled z (the paper's choice, default); the model remembers which")
+    p.add_argument("--in-c", action="store_true", help="move every melody to C (its Krumhansl-Kessler tonic) before "
+                   "encoding: a key-normalised prior; generated pieces are moved to a key of the training tunes "
+                   "(docs/DEVIATIONS.md)")
 
     p = add("import-magenta", _cmd_import_magenta, "convert a Magenta MusicVAE 2-bar melody checkpoint into a VAE "
             "checkpoint", "examples:\n  melodiff import-magenta cat-mel_2bar_big.tar --out vae-paper --paper-dims\n"
@@ -570,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],
                    default=["unconditional", "infilling"], help="which tables (default both)")
     p.add_argument("--seed", type=_seed, default=0)
+    _add_device_arg(p)
     p.add_argument("--out", type=_path, default="melodiff-eval", help="folder for results.json, results.md, "
                    "pianorolls.png and statistics.png (default melodiff-eval)")
 
@@ -578,6 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="model folder (default: the model shipped with melodiff)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    _add_device_arg(p)
     return parser
 
 

@@ -59,7 +59,7 @@ def _coerce(hint: Any, value: Any) -> Any:
     return value
 
 
-ZERO_ALLOWED = (".transpose", ".dense_blocks")  # the integer fields that may be 0 (no transposition, no blocks)
+ZERO_ALLOWED = (".transpose", ".dense_blocks", ".styles")  # integer fields that may be 0 (none of them)
 AT_MOST_ONE = (".ema_decay", ".beta_rate", ".lr_decay")  # decay factors
 ABOVE_ZERO = (".lr", ".grad_clip")  # 0 would train nothing
 
@@ -69,7 +69,8 @@ def check_transformer_sizes(config: Any) -> None:
     positive (but ZERO_ALLOWED), an even ``width`` that ``heads`` divides (sinusoidal positions, attention)."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if isinstance(value, int) and value < (0 if f".{f.name}" in ZERO_ALLOWED else 1):
+        small = 0 if f".{f.name}" in ZERO_ALLOWED else 1
+        if isinstance(value, int) and not isinstance(value, bool) and value < small:
             raise MelodiffError(f"{type(config).__name__}.{f.name} must be positive, got {value}")
     if config.width % 2 or config.width % config.heads:
         raise MelodiffError(f"{type(config).__name__}: width {config.width} must be even and divisible by heads "

@@ -114,6 +114,7 @@ class Evaluator:
         self.seed = seed
         generator = torch.Generator().manual_seed(seed)
         self.test_latents = [pipeline.encode(m, generator) for m in test]
+        self.test_tunes = torch.stack([pipeline.tune(m) for m in test]) if test else torch.zeros(0, 4, dtype=torch.long)
         self.test_flat = torch.cat(self.test_latents).numpy()
         self.rows: list[EvalRow] = []
 
@@ -166,14 +167,16 @@ class Evaluator:
         # The ceiling the VAE sets: the test melodies' own (trimmed, normalised) latents decoded back.
         t0 = time.perf_counter()
         g = self._generator()
-        melodies = [p.decode(x.unsqueeze(0), SamplingOptions(), g)[0] for x in self.test_latents]
+        melodies = [p.decode(x.unsqueeze(0), SamplingOptions(), g, [int(t[0])])[0]
+                    for x, t in zip(self.test_latents, self.test_tunes, strict=True)]
         self._score("unconditional", "Test data through the VAE", melodies, None, time.perf_counter() - t0,
                     kept=_crop(melodies, 0, length * CHUNK_STEPS))
         for sampler, steps in samplers:
             t0 = time.perf_counter()
             options = SamplingOptions(sampler=sampler, steps=steps)
             g = self._generator()
-            x, melodies = p.sample_melodies(length, num_samples, options, g, sources)
+            x, melodies = p.sample_melodies(length, num_samples, options, g, sources,
+                                            tunes=p.draw_tunes(num_samples, self.seed))
             self._score("unconditional", _diffusion_label(sampler, steps) + form_label, melodies, x.numpy(),
                         time.perf_counter() - t0)
         if mdn is not None:
@@ -181,7 +184,8 @@ class Evaluator:
             g = self._generator()
             bound = p.normalizer.bound
             x = mdn_sample(mdn, num_samples, length, g).clamp(-bound, bound)
-            melodies = p.decode(x, SamplingOptions(), g)
+            tunes = p.draw_tunes(num_samples, self.seed)
+            melodies = p.decode(x, SamplingOptions(), g, None if tunes is None else tunes[:, 0].tolist())
             self._score("unconditional", "TransformerMDN", melodies, x.numpy(), time.perf_counter() - t0)
         t0 = time.perf_counter()
         g = self._generator()
@@ -191,14 +195,15 @@ class Evaluator:
                     time.perf_counter() - t0)
 
     # ---- infilling -------------------------------------------------------------------------------------------------
-    def test_windows(self, length: int) -> list[tuple[np.ndarray, torch.Tensor]]:
+    def test_windows(self, length: int) -> list[tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Every window of ``length`` chunks of the test melodies, half a window apart (diffusion/windows.py):
-        (chunks (length, 32) tokens, normalised latents (length, D))."""
+        (chunks (length, 32) tokens, normalised latents (length, D), its tune's context (4,) (Pipeline.tune), where
+        it lies (2,): chunks before it and the tune's length)."""
         windows = []
-        for m, lat in zip(self.test, self.test_latents, strict=True):
+        for m, lat, tune in zip(self.test, self.test_latents, self.test_tunes, strict=True):
             chunks = m.padded().chunks()
             for s in sliding_starts(len(chunks), length):
-                windows.append((chunks[s:s + length], lat[s:s + length]))
+                windows.append((chunks[s:s + length], lat[s:s + length], tune, torch.tensor([s, len(chunks)])))
         return windows
 
     def infilling(self, sampler: Sampler, steps: int | None, num_samples: int = 200, length: int | None = None,
@@ -214,8 +219,9 @@ class Evaluator:
         if not windows:
             log.warning("no test melody has %d chunks: infilling not evaluated", length)
             return
-        real = [Melody.from_chunks(c) for c, _ in windows]
-        known = torch.stack([lat for _, lat in windows])
+        real = [Melody.from_chunks(w[0]) for w in windows]
+        known = torch.stack([w[1] for w in windows])
+        tunes, where = torch.stack([w[2] for w in windows]), torch.stack([w[3] for w in windows])
         repeats = -(-num_samples // len(windows))
         groups = torch.arange(len(windows)).repeat_interleave(repeats).tolist()
         known_repeated = known.repeat_interleave(repeats, 0)
@@ -226,8 +232,10 @@ class Evaluator:
         t0 = time.perf_counter()
         options = SamplingOptions(sampler=sampler, steps=steps, resample=resample)
         g = self._generator()
-        x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask)
-        melodies = p.decode(x, options, g)
+        tunes_repeated = tunes.repeat_interleave(repeats, 0)
+        x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask,
+                             tunes=tunes_repeated, where=where.repeat_interleave(repeats, 0))
+        melodies = p.decode(x, options, g, tunes_repeated[:, 0].tolist())
         self._score("infilling", _diffusion_label(sampler, steps, resample), melodies, x[:, q:length - q].numpy(),
                     time.perf_counter() - t0, *region, groups=groups)
         # Interpolation baseline (deterministic, once per window): slerp between the full-z latents either side of
@@ -238,13 +246,13 @@ class Evaluator:
         gap = length - 2 * q
         middle = torch.stack([slerp(z[:, q - 1], z[:, length - q], (i + 1) / (gap + 1)) for i in range(gap)], 1)
         z_interp = torch.cat([z[:, :q], middle, z[:, length - q:]], 1)
-        melodies = p.decode_z(z_interp)
+        melodies = p.to_key(p.decode_z(z_interp), tunes[:, 0].tolist())
         self._score("infilling", "Interpolation (slerp)", melodies, p.normalizer.transform(middle).numpy(),
                     time.perf_counter() - t0, *region)
         t0 = time.perf_counter()
         z_prior = z.repeat_interleave(repeats, 0)
         z_prior[:, q:length - q] = torch.randn(z_prior[:, q:length - q].shape, generator=g)
-        melodies = p.decode_z(z_prior)
+        melodies = p.to_key(p.decode_z(z_prior), tunes.repeat_interleave(repeats, 0)[:, 0].tolist())
         self._score("infilling", "Prior (N(0,1) latents)", melodies,
                     p.normalizer.transform(z_prior[:, q:length - q]).numpy(), time.perf_counter() - t0, *region,
                     groups=groups)

@@ -30,10 +30,14 @@ class TransformerTrunk(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.output = nn.Linear(width, dense_units)
 
-    def forward(self, x: torch.Tensor, causal: bool = False, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``padding_mask`` (B, L) bool, True = padding (ignored as a key)."""
+    def forward(self, x: torch.Tensor, causal: bool = False, padding_mask: torch.Tensor | None = None,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``padding_mask`` (B, L) bool, True = padding (ignored as a key); ``extra`` (B, L, width) is added to the
+        embedded input (e.g. a conditioning embedding)."""
         positions = torch.arange(x.shape[1], device=x.device)
         h = self.input(x) + sinusoidal_embedding(positions, self.width).to(x.dtype)
+        if extra is not None:
+            h = h + extra
         n = x.shape[1]
         mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1) if causal else None  # True = masked
         h = self.blocks(h, mask=mask, is_causal=causal, src_key_padding_mask=padding_mask)

@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 from melodiff.baseline.mdn import MDNConfig, TransformerMDN
 from melodiff.config import build_checked, from_dict
+from melodiff.data.contexts import check_table
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig
 from melodiff.diffusion.denoiser import TransformerDenoiser
@@ -124,16 +125,25 @@ def verify_model(folder: str | Path) -> None:
                                 "re-run `melodiff bundle`")
 
 
+def read_contexts(folder: str | Path) -> dict | None:
+    """The training tunes' context table of a context model's diffusion checkpoint (data/contexts.py), else None."""
+    table = read_config(folder, "diffusion").get("contexts")
+    return None if table is None else check_table(table)
+
+
 def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, NoiseSchedule, LatentNormalizer,
-                                             dict[str, dict]]:
+                                             dict[str, dict], dict | None]:
     """The parts of a Pipeline from a model folder holding ``vae/`` and ``diffusion/`` checkpoints (and, if it has
-    one, ``forms.json``: the default form of each length)."""
+    one, ``forms.json``: the default form of each length), and the context table of a context model."""
     folder = Path(folder)
     if not (folder / "vae").is_dir() or not (folder / "diffusion").is_dir():
         raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
     verify_model(folder)
     denoiser, schedule, normalizer = load_diffusion(folder / "diffusion")
-    return load_vae(folder / "vae"), denoiser, schedule, normalizer, read_forms(folder)
+    contexts = read_contexts(folder / "diffusion")
+    if denoiser.config.context and contexts is None:
+        raise MelodiffError(f"{folder / 'diffusion'}: a context model without its context table")
+    return load_vae(folder / "vae"), denoiser, schedule, normalizer, read_forms(folder), contexts
 
 
 def read_forms(folder: Path) -> dict[str, dict]:

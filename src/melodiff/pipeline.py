@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
+from melodiff.data.contexts import density_class, draw_contexts, position_classes
 from melodiff.data.normalizer import LatentNormalizer
-from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.device import autocast, randn, resolve_device, to_device
+from melodiff.diffusion.denoiser import TransformerDenoiser, context_classes
 from melodiff.diffusion.infill import known_projection, tie
 from melodiff.diffusion.interpolation import ddim_invert, slerp
 from melodiff.diffusion.sampling import ModelFn, denoiser_calls, sample
@@ -22,6 +24,7 @@ from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
+from melodiff.music.keys import melody_key, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -31,15 +34,20 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 __all__ = ["DEFAULT_MODEL", "Pipeline", "Progress", "Sampler", "SamplingOptions"]
 Progress = Callable[[int, int], None]  # progress(denoiser calls made, calls planned), after every call
+CODING_BATCH = 4096  # chunks the VAE encodes or decodes at once: memory stays bounded for long pieces
 
 
 class Pipeline:
     def __init__(self, vae: MelodyVAE, denoiser: TransformerDenoiser, schedule: NoiseSchedule,
-                 normalizer: LatentNormalizer, forms: dict[str, dict] | None = None) -> None:
+                 normalizer: LatentNormalizer, forms: dict[str, dict] | None = None,
+                 contexts: dict | None = None) -> None:
         if normalizer.z_size != vae.config.z_size or normalizer.latent_dim != denoiser.config.latent_dim:
             raise MelodiffError("the VAE, normaliser and diffusion model do not belong together")
         self.vae, self.denoiser, self.schedule, self.normalizer = vae.eval(), denoiser.eval(), schedule, normalizer
         self.forms = forms or {}  # length in bars -> the training melodies' forms (loading.read_forms)
+        self.contexts = contexts  # the training tunes' context table (data/contexts.py), or None
+        if denoiser.config.context and (contexts is None or len(contexts["styles"]) != denoiser.config.styles):
+            raise MelodiffError("a context model needs the context table of its training tunes")
 
     # ---- loading -----------------------------------------------------------------------------------------------
     @classmethod
@@ -52,58 +60,136 @@ class Pipeline:
     def window_chunks(self) -> int:
         return self.denoiser.config.seq_len
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def to(self, device: str | torch.device = "auto") -> Pipeline:
+        """Run the models on ``device`` (melodiff.device.resolve_device: auto, cpu, cuda, cuda:N, mps); tensors
+        given to and returned by the methods stay on the CPU, random draws are made on the CPU (the same seed gives
+        the same draws on every device)."""
+        target = resolve_device(device)
+        self.vae.to(target)
+        self.denoiser.to(target)
+        return self
+
     # ---- latents <-> melodies ------------------------------------------------------------------------------------
+    def tune(self, melody: Melody) -> torch.Tensor:
+        """The tune context (tonic, minor, style, density) of a given melody (data/contexts.py): its key and density;
+        the style is not told (-1)."""
+        tonic, minor = melody_key(melody) or (0, False)
+        density = density_class(int((melody.ids >= 2).sum()) / max(len(melody) / STEPS_PER_BAR, 1.0))
+        return torch.tensor([tonic, int(minor), -1, density])
+
     @torch.no_grad()
     def encode(self, melody: Melody, generator: torch.Generator | None = None) -> torch.Tensor:
         """melody -> normalised latents (chunks, D), one z per 2-bar chunk: sampled, or the encoder mean for a model
-        trained on means (``normalizer.use_mean``)."""
-        chunks = torch.as_tensor(melody.padded().chunks())
-        z, mu, _ = self.vae.encode(chunks, generator)
-        return self.normalizer.transform(mu if self.normalizer.use_mean else z)
+        trained on means (``normalizer.use_mean``); a key-normalised model (``normalizer.in_c``) encodes the melody
+        moved to C (music/keys.py)."""
+        if self.normalizer.in_c:
+            melody = transposed_near(melody, shift_to_c(int(self.tune(melody)[0])))
+        parts = [self.vae.encode(chunks.to(self.device), generator)[:2]
+                 for chunks in torch.as_tensor(melody.padded().chunks()).split(CODING_BATCH)]
+        z = torch.cat([mu if self.normalizer.use_mean else z for z, mu in parts]).cpu()
+        return self.normalizer.transform(z)
 
     @torch.no_grad()
     def decode(self, x: torch.Tensor, options: SamplingOptions = SamplingOptions(),
-               generator: torch.Generator | None = None) -> list[Melody]:
-        """x (B, L, D) normalised latents -> B melodies of L chunks."""
-        return self.decode_z(self.normalizer.inverse(x, generator), options.temperature, generator)
+               generator: torch.Generator | None = None, tonics: Sequence[int] | None = None) -> list[Melody]:
+        """x (B, L, D) normalised latents -> B melodies of L chunks; a key-normalised model's melodies are moved from
+        C to the ``tonics`` (B,) pitch classes (left in C without them)."""
+        return self.to_key(self.decode_z(self.normalizer.inverse(x.cpu(), generator), options.temperature, generator),
+                           tonics)
+
+    def to_key(self, melodies: list[Melody], tonics: Sequence[int] | None) -> list[Melody]:
+        """Melodies decoded from a key-normalised model's latents (in C) moved to the ``tonics`` (unchanged for a
+        model that is not key-normalised, or without tonics)."""
+        if not self.normalizer.in_c or tonics is None:
+            return melodies
+        return [transposed_near(m, -shift_to_c(int(t))) for m, t in zip(melodies, tonics, strict=True)]
+
+    def draw_tunes(self, num_samples: int, seed: int) -> torch.Tensor | None:
+        """(num_samples, 4) tune contexts (tonic, minor, style, density) drawn with ``seed`` from the training tunes'
+        (data/contexts.py), or None for a model without a context table."""
+        if self.contexts is None:
+            return None
+        return torch.from_numpy(draw_contexts(self.contexts, num_samples, seed))
 
     @torch.no_grad()
     def decode_z(self, z: torch.Tensor, temperature: float = 0.0,
                  generator: torch.Generator | None = None) -> list[Melody]:
-        """z (B, L, Z) full VAE latents -> B melodies of L chunks (greedy at temperature 0)."""
-        tokens = self.vae.decode(z.flatten(0, 1), temperature, generator)
+        """z (B, L, Z) full VAE latents -> B melodies of L chunks (greedy at temperature 0), CODING_BATCH chunks at
+        a time."""
+        tokens = torch.cat([self.vae.decode(part.to(self.device), temperature, generator).cpu()
+                            for part in z.flatten(0, 1).split(CODING_BATCH)])
         return [Melody.from_chunks(t) for t in tokens.view(z.shape[0], z.shape[1], -1)]
 
     # ---- sampling --------------------------------------------------------------------------------------------------
-    def _model_fn(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        return self.denoiser(x, level)
+    def _model_fn(self, x: torch.Tensor, level: torch.Tensor,
+                  context: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The denoiser on x's device (mixed precision on a GPU, melodiff.device.autocast), in float32."""
+        with autocast(x.device):
+            return self.denoiser(x, level, context=context).float()
+
+    def _window_fn(self, window: Window, num_chunks: int, tunes: torch.Tensor | None,
+                   where: torch.Tensor | None) -> ModelFn:
+        """The denoiser told the context of ``window`` (a context model; else :meth:`_model_fn`): its positions in
+        tunes of ``num_chunks`` chunks (``where`` (B, 2): chunks before the sequence and the tune's length, when the
+        sequence is part of a longer tune) and the tunes' ``tunes`` (B, 4) fields (-1 = not told)."""
+        if not self.denoiser.config.context:
+            return self._model_fn
+        position = torch.arange(window.start, window.end).unsqueeze(0)
+        if where is None:
+            before, after = position, num_chunks - 1 - position
+        else:
+            before = where[:, :1] + position
+            after = (where[:, 1:] - 1 - before).clamp(min=0)
+        start, end = position_classes(before, after)
+        context = {"start": torch.as_tensor(start), "end": torch.as_tensor(end)}
+        if tunes is not None:
+            classes = context_classes(self.denoiser.config)
+            for i, name in enumerate(("minor", "style", "density"), start=1):
+                context[name] = torch.where(tunes[:, i] < 0, classes[name], tunes[:, i])
+
+        context = to_device(context, self.device)
+
+        def model_fn(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+            return self._model_fn(x, level, {k: v.expand(x.shape[0], *v.shape[1:]) for k, v in context.items()})
+
+        return model_fn
 
     @torch.no_grad()
     def sample_latents(self, num_chunks: int, num_samples: int = 1, options: SamplingOptions = SamplingOptions(),
                        generator: torch.Generator | None = None, known: torch.Tensor | None = None,
-                       mask: torch.Tensor | None = None, progress: Progress | None = None) -> torch.Tensor:
+                       mask: torch.Tensor | None = None, progress: Progress | None = None,
+                       tunes: torch.Tensor | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
         """(num_samples, num_chunks, D) latents. ``known``/``mask`` (1 = keep, see infill.py) constrain positions.
         Sequences longer than the model's window are made window by window (diffusion/windows.py).
-        ``progress(calls made, calls planned)`` is called after every denoiser call."""
+        ``progress(calls made, calls planned)`` is called after every denoiser call. A context model is told the
+        ``tunes`` (num_samples, 4) contexts (:meth:`draw_tunes`, :meth:`tune`; None: not told) and where each
+        position lies in its tune: the sequence is the whole tune, or ``where`` (num_samples, 2) says how many
+        chunks come before it and how long the tune is."""
         if known is None:
             known = torch.zeros(num_samples, num_chunks, self.normalizer.latent_dim)
             mask = torch.zeros(num_chunks)
         mask = mask.to(torch.float32).reshape(-1)
         plan = plan_windows(num_chunks, self.window_chunks, mask)
-        model_fn = self._model_fn if progress is None else _counting(self._model_fn, self._calls(plan, options),
-                                                                      progress)
-        out = known.expand(num_samples, -1, -1).clone()
+        counter = None if progress is None else _Counter(self._calls(plan, options), progress)
+        out = known.expand(num_samples, -1, -1).to(self.device, copy=True)
         made = torch.zeros(num_chunks)
         for window in plan:
             sl = window.span
             kept = torch.maximum(mask[sl], made[sl])
-            project = known_projection(out[:, sl], kept) if window.known else None
-            x_T = torch.randn(out[:, sl].shape, generator=generator)
+            project = known_projection(out[:, sl], kept.to(self.device)) if window.known else None
+            x_T = randn(out[:, sl].shape, generator, out)
+            model_fn = self._window_fn(window, num_chunks, tunes, where)
+            if counter is not None:
+                model_fn = counter.wrap(model_fn)
             out[:, sl] = sample(options.sampler, model_fn, self.schedule, x_T, generator, steps=options.steps,
                                 clip=self.normalizer.bound, project=project,
                                 resample=options.resample if window.known else 1)
             made[sl] = 1
-        return out
+        return out.cpu()
 
     def planned_calls(self, num_chunks: int, options: SamplingOptions = SamplingOptions(),
                       mask: torch.Tensor | None = None) -> int:
@@ -129,7 +215,7 @@ class Pipeline:
         sources = self.form_sources(form, num_bars, section_bars, num_samples, seed)
         generator = torch.Generator().manual_seed(seed)
         _, melodies = self.sample_melodies(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
-                                           sources, progress)
+                                           sources, progress, self.draw_tunes(num_samples, seed))
         return [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies]
 
     def form_sources(self, form: str | None, num_bars: int, section_bars: int | None, num_samples: int,
@@ -152,16 +238,18 @@ class Pipeline:
 
     def sample_melodies(self, num_chunks: int, num_samples: int, options: SamplingOptions,
                         generator: torch.Generator | None, sources: torch.Tensor | None = None,
-                        progress: Progress | None = None) -> tuple[torch.Tensor, list[Melody]]:
+                        progress: Progress | None = None, tunes: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, list[Melody]]:
         """(latents (num_samples, num_chunks, D), their melodies): :meth:`sample_latents`, then every repeated
         position (``sources`` (num_chunks,) or (num_samples, num_chunks): the position each one repeats, itself when
         free; music.form.chunk_sources) takes its source's latent, then :meth:`decode`, with the repeated chunks
         copied from their sources so that they are equal at any temperature. Copying the finished latents measured
-        better than tying them during sampling, at the same cost (docs/RESULTS.md, "Tune form")."""
-        x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress)
+        better than tying them during sampling, at the same cost (docs/RESULTS.md, "Tune form"). ``tunes``: the
+        pieces' contexts (:meth:`draw_tunes`), told to a context model and giving a key-normalised model's keys."""
+        x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress, tunes=tunes)
         if sources is not None:
             x = tie(x, sources)
-        melodies = self.decode(x, options, generator)
+        melodies = self.decode(x, options, generator, None if tunes is None else tunes[:, 0].tolist())
         if sources is not None:
             rows = sources.expand(num_samples, -1).numpy()
             melodies = [Melody.from_chunks(m.chunks()[row]) for m, row in zip(melodies, rows, strict=True)]
@@ -224,12 +312,18 @@ class Pipeline:
         space "diffusion": both are encoded (VAE mean) and mapped to the diffusion model's noise x_T by
         deterministic DDIM inversion (``steps`` steps, window by window), the noises are slerped and denoised back
         with DDIM (eta = 0, same steps). space "vae": slerp of the two VAE means chunk by chunk (MusicVAE's own
-        interpolation), decoded directly — the comparison the paper draws."""
+        interpolation), decoded directly — the comparison the paper draws. A key-normalised model interpolates
+        both moved to C and writes the result in the first one's key."""
         _check_count("interpolation points", num, 256)
         if space not in ("diffusion", "vae"):
             raise MelodiffError(f"unknown interpolation space {space!r}: use diffusion or vae")
+        tonics = None
+        if space == "diffusion" and self.normalizer.in_c:  # a key-normalised model: both in C, out in the first's key
+            tonics = [int(self.tune(first)[0])] * num
+            first, second = (transposed_near(m, shift_to_c(int(self.tune(m)[0]))) for m in (first, second))
         length = min(len(first.padded()), len(second.padded())) // CHUNK_STEPS
-        mus = [self.vae.encode(torch.as_tensor(m.padded().chunks()[:length]))[1] for m in (first, second)]
+        mus = [self.vae.encode(torch.as_tensor(m.padded().chunks()[:length]).to(self.device))[1].cpu()
+               for m in (first, second)]
         generator = torch.Generator().manual_seed(seed)
         options = SamplingOptions(Sampler.DDIM, steps, temperature)
         fractions = [(i + 1) / (num + 1) for i in range(num)]
@@ -244,7 +338,7 @@ class Pipeline:
         x_T = x_T.view(num, length, -1)
         x = torch.cat([sample(Sampler.DDIM, self._model_fn, self.schedule, w, generator, steps=steps,
                               clip=self.normalizer.bound) for w in x_T.split(self.window_chunks, dim=1)], 1)
-        return self.decode(x, options, generator)
+        return self.decode(x, options, generator, tonics)
 
     def _fill(self, melody: Melody, total: int, mask: torch.Tensor, num_samples: int, seed: int,
               options: SamplingOptions, progress: Progress | None) -> list[Melody]:
@@ -254,27 +348,34 @@ class Pipeline:
         have = len(padded) // CHUNK_STEPS
         known = torch.zeros(1, total, self.normalizer.latent_dim)
         known[0, :have] = self.encode(padded, generator)
-        x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask, progress=progress)
+        tunes = self.tune(melody).expand(num_samples, -1)
+        x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask, progress=progress,
+                                tunes=tunes)
         out = []
         source = torch.zeros(total, CHUNK_STEPS, dtype=torch.long)
         source[:have] = torch.as_tensor(padded.chunks())
-        for m in self.decode(x, options, generator):
-            chunks = torch.where(mask.bool().unsqueeze(1), source, torch.as_tensor(m.chunks()))
+        free = ~mask.bool()  # only the new chunks are decoded: the kept ones are copied
+        for m in self.decode(x[:, free], options, generator, tunes[:, 0].tolist()):
+            chunks = source.clone()
+            chunks[free] = torch.as_tensor(m.chunks())
             out.append(Melody.from_chunks(chunks.numpy()))
         return out
 
 
-def _counting(model_fn: ModelFn, planned: int, progress: Progress) -> ModelFn:
-    calls = 0
+class _Counter:
+    """Counts denoiser calls across windows and reports them to ``progress``."""
 
-    def counted(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        nonlocal calls
-        eps = model_fn(x, level)
-        calls += 1
-        progress(calls, planned)
-        return eps
+    def __init__(self, planned: int, progress: Progress) -> None:
+        self.calls, self.planned, self.progress = 0, planned, progress
 
-    return counted
+    def wrap(self, model_fn: ModelFn) -> ModelFn:
+        def counted(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+            eps = model_fn(x, level)
+            self.calls += 1
+            self.progress(self.calls, self.planned)
+            return eps
+
+        return counted
 
 
 def _check_count(name: str, value: int, maximum: int) -> None:

@@ -29,6 +29,17 @@ def test_kept_latents_make_a_window_known() -> None:
     assert not plan_windows(40, 16, torch.zeros(40))[0].known
 
 
+def test_windows_with_nothing_to_make_are_left_out() -> None:
+    mask = torch.ones(1024)
+    mask[500] = 0  # infilling 2 bars of a 2,048-bar piece: only the windows around the gap
+    plan = plan_windows(1024, 16, mask)
+    assert [(w.start, w.end, w.known) for w in plan] == [(488, 504, True)]
+    assert plan_windows(40, 16, torch.ones(40)) == []
+    mask = torch.ones(40)
+    mask[[3, 30]] = 0
+    assert [(w.start, w.end) for w in plan_windows(40, 16, mask)] == [(0, 16), (16, 32)]
+
+
 def test_evaluation_windows_fit_inside() -> None:
     assert list(sliding_starts(40, 16)) == [0, 8, 16, 24] and list(sliding_starts(15, 16)) == []
 

@@ -23,7 +23,8 @@ def sequences() -> list[np.ndarray]:
 def test_windows_are_consecutive_latents_of_one_melody() -> None:
     windows = WindowSampler(sequences(), seq_len=4)
     assert len(windows) == 1 + 3 + 1  # a short melody gives one padded window; stride 1 otherwise
-    x0, pad = windows.sample(500, torch.Generator().manual_seed(0))
+    x0, pad, context = windows.sample(500, torch.Generator().manual_seed(0))
+    assert context is None
     assert x0.shape == (500, 4, 3) and pad.shape == (500, 4)
     seen = set()
     for window, padding in zip(x0, pad):
@@ -47,7 +48,7 @@ def test_diffusion_loss_ignores_padding() -> None:
         torch.manual_seed(0)
         model = TransformerDenoiser(replace(config, latent_dim=3))
     schedule = NoiseSchedule(schedule_config)
-    x0, pad = WindowSampler(sequences(), seq_len=5).sample(8, torch.Generator().manual_seed(1))
+    x0, pad, _ = WindowSampler(sequences(), seq_len=5).sample(8, torch.Generator().manual_seed(1))
     assert pad.any()
     changed = x0.clone()
     changed[pad] = 9.0

@@ -7,13 +7,13 @@ import pytest
 
 from melodiff.metrics.structure import (
     auc,
-    find_key,
     phrase_classifier,
     phrases,
     repeated_cells,
     self_similarity,
     structure_statistics,
 )
+from melodiff.music.keys import find_key
 from melodiff.music.melody import STEPS_PER_BAR, Melody, Note
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]

@@ -210,3 +210,33 @@ def test_bad_checkpoints_raise(vae_checkpoint: Path, tmp_path: Path) -> None:
     (vae_checkpoint / "config.json").write_text(json.dumps({**meta, "model": to_dict(vae_preset("tiny")[0])}))
     with pytest.raises(MelodiffError, match=r"no model\.safetensors"):
         load_vae(vae_checkpoint)
+
+
+def test_a_context_model_trains_on_key_normalised_latents_and_loads(dataset: Path, tmp_path: Path) -> None:
+    from melodiff.bundle import bundle_model
+    from melodiff.pipeline import Pipeline
+    from melodiff.vae.encode import encode_dataset
+
+    vae_dir = tmp_path / "vae"
+    train_vae(dataset, vae_dir, "tiny", steps=2, progress=False)
+    data = encode_dataset(load_vae(vae_dir), dataset, in_c=True)
+    assert data.normalizer.in_c and data.contexts is not None and len(data.contexts) == 4
+    data.save(tmp_path / "latents.npz")
+    again = LatentDataset.load(tmp_path / "latents.npz")
+    assert again.contexts.styles == data.contexts.styles
+    assert all((a == b).all() for a, b in zip(again.contexts.arrays().values(), data.contexts.arrays().values(),
+                                                strict=True))
+    train_diffusion(tmp_path / "latents.npz", tmp_path / "diffusion", "tiny", steps=3, progress=False,
+                    settings=["model.context=true"])
+    meta = read_config(tmp_path / "diffusion", "diffusion")
+    assert meta["model"]["context"] and meta["model"]["styles"] == 1
+    assert sum(r[4] for r in meta["contexts"]["rows"]) == 4
+    bundle_model(vae_dir, tmp_path / "diffusion", tmp_path / "model")
+    pipe = Pipeline.from_pretrained(tmp_path / "model")
+    assert pipe.contexts == meta["contexts"] and pipe.normalizer.in_c
+    assert len(pipe.generate(4, num_samples=2, seed=1)) == 2
+    old = LatentDataset(again.x, again.offsets, again.split, again.normalizer)  # latents without contexts
+    old.save(tmp_path / "old.npz")
+    with pytest.raises(MelodiffError, match="no tune contexts"):
+        train_diffusion(tmp_path / "old.npz", tmp_path / "d2", "tiny", steps=1, progress=False,
+                        settings=["model.context=true"])

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from melodiff.config import check_transformer_sizes
+from melodiff.device import multinomial, randn
 from melodiff.errors import MelodiffError
 from melodiff.layers import DenseResBlock, TransformerTrunk
 
@@ -103,11 +104,11 @@ def mdn_sample(model: TransformerMDN, num_samples: int, length: int, generator: 
                temperature: float = 1.0) -> torch.Tensor:
     """Ancestral sampling, one latent at a time -> (num_samples, length, D). ``temperature`` scales sigma."""
     d = model.config.latent_dim
-    x = torch.zeros(num_samples, length, d)
+    x = torch.zeros(num_samples, length, d, device=next(model.parameters()).device)
     for i in range(length):
-        logits, mu, log_sigma = (t[:, i] for t in model(x[:, :i + 1]))
-        k = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
-        rows = torch.arange(num_samples)
-        eps = torch.randn(num_samples, d, generator=generator)
+        logits, mu, log_sigma = (t[:, i].float() for t in model(x[:, :i + 1]))
+        k = multinomial(torch.softmax(logits, -1), generator).squeeze(1)
+        rows = torch.arange(num_samples, device=x.device)
+        eps = randn((num_samples, d), generator, x)
         x[:, i] = mu[rows, k] + temperature * torch.exp(log_sigma[rows, k]) * eps
-    return x
+    return x.cpu()

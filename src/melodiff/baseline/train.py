@@ -22,8 +22,9 @@ KIND = "mdn"
 
 def train_mdn(latents: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
               seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
-              settings: Sequence[str] = ()) -> TransformerMDN:
-    """Train (or resume) the TransformerMDN baseline on ``latents``; ``settings`` as for ``train_diffusion``."""
+              settings: Sequence[str] = (), device: str = "cpu") -> TransformerMDN:
+    """Train (or resume) the TransformerMDN baseline on ``latents``; ``settings`` and ``device`` as for
+    ``train_diffusion``."""
     data = LatentDataset.load(latents)
     out = Path(out)
     resuming = (out / "config.json").exists()  # resuming: the saved configs win
@@ -37,13 +38,15 @@ def train_mdn(latents: str | Path, out: str | Path, preset_name: str = "cpu", st
     model = build_checked(lambda: TransformerMDN(model_config))
 
     def loss_fn(net, step, generator):
-        x0, pad = windows.sample(train_config.batch_size, generator)
-        loss = mdn_loss(net, x0, pad)
+        x0, pad, _ = windows.sample(train_config.batch_size, generator)
+        device = next(net.parameters()).device
+        loss = mdn_loss(net, x0.to(device), pad.to(device))
         return loss, {"loss": loss.item()}
 
     tc = train_config
     loop = LoopConfig(steps=tc.steps, lr_at=lambda s: tc.lr * tc.lr_decay ** (s // tc.lr_decay_every),
-                      grad_clip=tc.grad_clip, checkpoint_every=500, seed=tc.seed, max_seconds=max_seconds)
+                      grad_clip=tc.grad_clip, checkpoint_every=500, seed=tc.seed, max_seconds=max_seconds,
+                      device=device)
     meta = {"model": to_dict(model_config), "train": to_dict(train_config), "normalizer": to_dict(data.normalizer),
             "latents": str(latents)}
     return train(model, loss_fn, loop, out, KIND, meta, progress=progress)

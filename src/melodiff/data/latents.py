@@ -3,7 +3,8 @@
 
 On disk (one ``.npz``): ``x`` (chunks, D) float32 normalised sampled latents of every melody, all splits,
 concatenated; ``offsets`` (melodies + 1,) into x; ``split`` (melodies,) 0/1/2 = train/validation/test;
-``normalizer`` JSON (fitted on the train split)."""
+``normalizer`` JSON (fitted on the train split); optionally each melody's context (data/contexts.py): ``ctx_tonic``,
+``ctx_minor``, ``ctx_style``, ``ctx_density`` (melodies,) and ``styles`` JSON."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from melodiff.config import from_dict, to_dict
+from melodiff.data.contexts import MAX_DENSITY, TuneContexts
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.data.prepare import SPLITS
 from melodiff.errors import MelodiffError
@@ -26,6 +28,7 @@ class LatentDataset:
     offsets: np.ndarray  # (melodies + 1,) int64
     split: np.ndarray  # (melodies,) int8 index into SPLITS
     normalizer: LatentNormalizer
+    contexts: TuneContexts | None = None
 
     def sequences(self, split: str) -> list[np.ndarray]:
         """The latent sequences (chunks, D) of every melody in ``split``."""
@@ -36,8 +39,12 @@ class LatentDataset:
         import io
 
         buf = io.BytesIO()
+        extra = {}
+        if self.contexts is not None:
+            extra = {f"ctx_{k}": v for k, v in self.contexts.arrays().items()}
+            extra["styles"] = np.array(json.dumps(list(self.contexts.styles)))
         np.savez(buf, x=self.x, offsets=self.offsets, split=self.split,
-                 normalizer=np.array(json.dumps(to_dict(self.normalizer))))
+                 normalizer=np.array(json.dumps(to_dict(self.normalizer))), **extra)
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
@@ -61,6 +68,8 @@ class LatentDataset:
                 if missing:
                     raise bad(f"no {', '.join(missing)}")
                 x, offsets, split, text = f["x"], f["offsets"], f["split"], f["normalizer"]
+                ctx = {k[4:]: f[k] for k in ("ctx_tonic", "ctx_minor", "ctx_style", "ctx_density") if k in f.files}
+                styles = f["styles"] if "styles" in f.files else None
         except MelodiffError:
             raise
         except Exception as exc:  # numpy, zipfile and zlib raise many types for garbage and truncated files
@@ -92,5 +101,18 @@ class LatentDataset:
             raise bad(f"split must hold one integer per melody ({len(offsets) - 1})")
         if ((split < 0) | (split >= len(SPLITS))).any():
             raise bad(f"split codes must be 0..{len(SPLITS) - 1} ({', '.join(SPLITS)})")
+        contexts = None
+        if ctx or styles is not None:
+            try:
+                names = json.loads(str(styles))
+                limits = {"tonic": 12, "minor": 2, "style": len(names), "density": MAX_DENSITY}
+                ok = (set(ctx) == set(limits) and all(isinstance(n, str) for n in names)
+                      and all(a.ndim == 1 and a.dtype.kind in "iu" and len(a) == len(split)
+                              and ((0 <= a) & (a < limits[k])).all() for k, a in ctx.items()))
+            except (json.JSONDecodeError, TypeError):
+                ok = False
+            if not ok:
+                raise bad("malformed tune contexts (ctx_tonic, ctx_minor, ctx_style, ctx_density, styles)")
+            contexts = TuneContexts(**{k: a.astype(np.int64) for k, a in ctx.items()}, styles=tuple(names))
         return cls(x.astype(np.float32, copy=False), offsets.astype(np.int64, copy=False),
-                   split.astype(np.int8, copy=False), normalizer)
+                   split.astype(np.int8, copy=False), normalizer, contexts)

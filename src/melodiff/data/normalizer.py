@@ -8,7 +8,8 @@ posterior-collapsed: they carry no information). Scaling uses global scalars (ne
   scaling our latents have a standard deviation of 0.16, which leaves most of the paper's noise schedule at a
   signal-to-noise ratio near zero (docs/DEVIATIONS.md); unit variance is what the schedule was designed for.
 ``bound`` is the largest |x| of the training data: samplers clip their x0 predictions to [-bound, bound].
-``use_mean`` records how melodies become latents: a sampled z per chunk (the paper, default) or the encoder mean."""
+``use_mean`` records how melodies become latents: a sampled z per chunk (the paper, default) or the encoder mean;
+``in_c`` that they were moved to C first (music/keys.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from enum import Enum
 import numpy as np
 import torch
 
+from melodiff.device import randn
 from melodiff.errors import MelodiffError
 
 
@@ -36,6 +38,7 @@ class LatentNormalizer:
     mean: float = 0.0  # mean and standard deviation of the kept training latents (used by Scaling.STANDARD)
     std: float = 1.0
     use_mean: bool = False  # latents are encoder means (True) or sampled z (False, the paper)
+    in_c: bool = False  # melodies were moved to C before encoding (music/keys.py): key-normalised latents
 
     @classmethod
     def fit(cls, z: np.ndarray, sigma: np.ndarray, threshold: float = 1.0,
@@ -80,7 +83,7 @@ class LatentNormalizer:
         would: fresh N(0, 1) draws for sampled latents, their mean 0 for ``use_mean`` latents."""
         shape = (*x.shape[:-1], self.z_size)
         z = (torch.zeros(shape, dtype=x.dtype, device=x.device) if self.use_mean
-             else torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device))
+             else randn(shape, generator, x))
         shift, scale = self._shift_scale
         z[..., list(self.dims)] = x * scale + shift
         return z

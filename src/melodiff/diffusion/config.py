@@ -48,9 +48,13 @@ class DenoiserConfig:
     dense_blocks: int = 2
     noise_channels: int = 128
     noise_embedding: int = 512
+    context: bool = False  # told the tune context (data/contexts.py): positions in the tune, mode, style, density
+    styles: int = 0  # styles of a context model, set from the latent dataset when training starts
 
     def __post_init__(self) -> None:
         check_transformer_sizes(self)
+        if self.styles < 0 or (self.styles and not self.context):
+            raise MelodiffError(f"styles must be 0 without a context and >= 0 with one, got {self.styles}")
         if self.noise_channels % 2:
             raise MelodiffError(f"noise_channels must be even (sin and cos halves), got {self.noise_channels}")
 
@@ -64,6 +68,7 @@ class DiffusionTrainConfig:
     lr_decay_every: int = 4000
     grad_clip: float = 1.0
     ema_decay: float = 0.0  # the paper uses no EMA
+    context_dropout: float = 0.15  # share of windows whose each context field is "not told" (context models)
     seed: int = 0
 
 

@@ -1,20 +1,33 @@
-"""eps_theta(x_t, noise_level): the paper's transformer denoiser (docs/PAPER.md §4). Knows nothing of betas."""
+"""eps_theta(x_t, noise_level [, context]): the paper's transformer denoiser (docs/PAPER.md §4), optionally told the
+tune context (data/contexts.py). Knows nothing of betas."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from melodiff.data.contexts import MAX_DENSITY, MODES, POSITION_CLASSES
 from melodiff.diffusion.config import DenoiserConfig
 from melodiff.layers import DenseResBlock, TransformerTrunk, sinusoidal_embedding
+
+# context field -> positional (B, L) or per tune (B,); the class counts (without "not told") come from the config
+CONTEXT_FIELDS = ("start", "end", "minor", "style", "density")
+
+
+def context_classes(config: DenoiserConfig) -> dict[str, int]:
+    """Classes of each context field of a context model; the index equal to the count means "not told"."""
+    return {"start": POSITION_CLASSES, "end": POSITION_CLASSES, "minor": len(MODES), "style": config.styles,
+            "density": MAX_DENSITY}
 
 
 class TransformerDenoiser(nn.Module):
     """x_t (B, L, D) normalised latents, noise_level (B,) = sqrt(alpha_bar) in [0, 1] -> eps (B, L, D).
 
-    Dense(D -> width) + positions -> pre-LN transformer (non-causal) -> LN -> Dense(dense_units) -> residual dense
-    blocks with FiLM from the noise embedding (sinusoid of 5000 * noise_level -> Dense -> swish -> Dense) -> LN ->
-    Dense(D). ``padding_mask`` (B, L) True marks padded positions (shorter melodies in training)."""
+    Dense(D -> width) + positions [+ context embeddings] -> pre-LN transformer (non-causal) -> LN ->
+    Dense(dense_units) -> residual dense blocks with FiLM from the noise embedding (sinusoid of 5000 * noise_level ->
+    Dense -> swish -> Dense) -> LN -> Dense(D). ``padding_mask`` (B, L) True marks padded positions (shorter melodies
+    in training). A context model (``config.context``) adds one learned embedding per context field (CONTEXT_FIELDS;
+    a field missing from ``context``, or all of them when it is None, is "not told")."""
 
     def __init__(self, config: DenoiserConfig) -> None:
         super().__init__()
@@ -26,11 +39,29 @@ class TransformerDenoiser(nn.Module):
         self.blocks = nn.ModuleList([DenseResBlock(c.dense_units, c.noise_embedding) for _ in range(c.dense_blocks)])
         self.norm = nn.LayerNorm(c.dense_units)
         self.output = nn.Linear(c.dense_units, c.latent_dim)
+        self.classes = context_classes(c) if c.context else {}
+        self.context = nn.ModuleDict({name: nn.Embedding(n + 1, c.width) for name, n in self.classes.items()})
+        for embedding in self.context.values():
+            nn.init.normal_(embedding.weight, std=0.02)
 
-    def forward(self, x_t: torch.Tensor, noise_level: torch.Tensor,
-                padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _context(self, x_t: torch.Tensor, context: dict[str, torch.Tensor] | None) -> torch.Tensor | None:
+        if not self.classes:
+            return None
+        context = context or {}
+        b, n = x_t.shape[:2]
+        h = torch.zeros(b, n, self.config.width, dtype=x_t.dtype, device=x_t.device)
+        for name, classes in self.classes.items():
+            index = context.get(name)
+            if index is None:
+                index = torch.full((b,), classes, dtype=torch.long, device=x_t.device)
+            e = self.context[name](index.long())
+            h = h + (e if e.dim() == 3 else e.unsqueeze(1))
+        return h
+
+    def forward(self, x_t: torch.Tensor, noise_level: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                context: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         cond = self.noise_mlp(sinusoidal_embedding(5000.0 * noise_level.to(x_t.dtype), self.config.noise_channels))
-        h = self.trunk(x_t, padding_mask=padding_mask)
+        h = self.trunk(x_t, padding_mask=padding_mask, extra=self._context(x_t, context))
         for block in self.blocks:
             h = block(h, cond)
         return self.output(self.norm(h))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from melodiff.device import randn
 from melodiff.diffusion.sampling import Project
 
 
@@ -21,7 +22,7 @@ def known_projection(known: torch.Tensor, mask: torch.Tensor) -> Project:
         if alpha_bar >= 1.0:
             noised = known
         else:
-            eps = torch.randn(known.shape, generator=generator, dtype=known.dtype, device=known.device)
+            eps = randn(known.shape, generator, known)
             noised = alpha_bar**0.5 * known + (1.0 - alpha_bar) ** 0.5 * eps
         return x * (1 - m) + noised * m
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 
+from melodiff.device import randn
 from melodiff.diffusion.schedule import NoiseSchedule, predict_eps, predict_x0
 from melodiff.errors import MelodiffError
 from melodiff.options import FAST_STEPS, Sampler, check_resample
@@ -37,7 +38,7 @@ def _x0(model_fn: ModelFn, x: torch.Tensor, alpha_bar: float, clip: bool | float
 
 
 def _noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+    return randn(like.shape, generator, like)
 
 
 def _renoise(x: torch.Tensor, alpha_bar_from: float, alpha_bar_to: float,

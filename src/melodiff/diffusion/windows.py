@@ -4,7 +4,8 @@ of test melodies the evaluation infills.
 A sequence of ``num_chunks`` latents is made window by window (docs/PAPER.md §4: the model sees ``window`` latents at
 once): each next window starts ``hop = window // 2`` latents after the previous one, overlaps it by the rest and is
 infilled from it; the last window ends where the sequence ends. A window has known latents when it overlaps one made
-before or the caller's kept latents (``mask``, 1 = keep, diffusion/infill.py); only those are resampled (RePaint)."""
+before or the caller's kept latents (``mask``, 1 = keep, diffusion/infill.py); only those are resampled (RePaint).
+A window whose latents are all known already is not sampled at all."""
 
 from __future__ import annotations
 
@@ -35,13 +36,17 @@ class Window:
 
 
 def plan_windows(num_chunks: int, window: int, mask: torch.Tensor | None = None) -> list[Window]:
-    """The windows that make a sequence of ``num_chunks`` latents, in order. ``mask`` (num_chunks,): 1 = kept."""
+    """The windows that make a sequence of ``num_chunks`` latents, in order, leaving out those with nothing to make.
+    ``mask`` (num_chunks,): 1 = kept."""
     starts = [0] if num_chunks <= window else [*range(0, num_chunks - window, hop(window)), num_chunks - window]
     kept = torch.zeros(num_chunks) if mask is None else mask.reshape(-1).to(torch.float32)
     made = torch.zeros(num_chunks)
     plan = []
     for start in starts:
         end = min(start + window, num_chunks)
-        plan.append(Window(start, end, bool((kept[start:end] + made[start:end]).any())))
+        known = kept[start:end] + made[start:end]
+        if (known > 0).all():
+            continue  # nothing to make here: a long piece costs only the windows around its gaps
+        plan.append(Window(start, end, bool(known.any())))
         made[start:end] = 1
     return plan

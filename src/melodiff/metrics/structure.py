@@ -26,28 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from melodiff.music.keys import find_key
 from melodiff.music.melody import STEPS_PER_BAR, Melody
 
-# Krumhansl & Kessler (1982) key profiles, C = 0
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAX_INTERVAL = 12  # intervals beyond an octave share the outermost bins
 PHRASE_BARS = 8
 STRUCTURE = ("repeated_2bar", "repeated_4bar", "repeated_8bar", "key_stability", "pitch_range", "rest_fraction",
              "notes_per_bar", "interval_distance", "tonic_ending")
-_PROFILES = np.stack([np.roll(MAJOR_PROFILE, k) for k in range(12)] + [np.roll(MINOR_PROFILE, k) for k in range(12)])
-_PROFILES = (_PROFILES - _PROFILES.mean(1, keepdims=True)) / _PROFILES.std(1, keepdims=True)
-
-
-def find_key(pitches: np.ndarray, durations: np.ndarray) -> tuple[int, bool] | None:
-    """(tonic pitch class, minor) of the notes by Krumhansl-Kessler, or None without notes."""
-    if not len(pitches):
-        return None
-    profile = np.bincount(np.asarray(pitches) % 12, weights=np.asarray(durations, dtype=np.float64), minlength=12)
-    if profile.std() == 0:
-        return int(pitches[0]) % 12, False  # one pitch class (or all equally): it is the tonic
-    best = int(np.argmax(_PROFILES @ ((profile - profile.mean()) / profile.std())))
-    return best % 12, best >= 12
 
 
 def repeated_cells(melody: Melody, bars: int) -> tuple[int, int]:

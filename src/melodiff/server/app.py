@@ -333,13 +333,15 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
     return app
 
 
-def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max_concurrent: int = 1) -> None:
-    """Load the model (errors surface here, before the server starts) and serve the studio until interrupted."""
+def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max_concurrent: int = 1,
+          device: str = "auto") -> None:
+    """Load the model onto ``device`` (errors surface here, before the server starts) and serve the studio until
+    interrupted."""
     import uvicorn
 
     if not 0 < port < 65536:
         raise MelodiffError(f"port must be in 1..65535, got {port}")
-    pipeline = Pipeline.from_pretrained(model)
+    pipeline = Pipeline.from_pretrained(model).to(device)
     if host not in LOCAL_HOSTS:
         log.warning("serving on %s: the studio has no authentication; anyone who can reach this address can use it",
                     host)

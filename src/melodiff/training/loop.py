@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from melodiff.device import autocast, rank_device, resolve_device
 from melodiff.errors import MelodiffError
 from melodiff.training.checkpoint import (
     CONFIG,
@@ -58,6 +59,7 @@ class LoopConfig:
     checkpoint_every: int = 1000
     seed: int = 0
     max_seconds: float = math.inf  # stop (with a checkpoint) after this much wall time; resume later
+    device: str = "cpu"  # melodiff.device.resolve_device: auto, cpu, cuda, cuda:N, mps (under torchrun: LOCAL_RANK)
 
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
@@ -68,10 +70,10 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return g
 
 
-def _dist_setup() -> tuple[int, int]:
+def _dist_setup(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
@@ -84,7 +86,9 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
     SIGINT (Ctrl-C) or SIGTERM stops the run at the end of the current step with a checkpoint, then raises
     KeyboardInterrupt; rerun to resume."""
     out = Path(out)
-    rank, world = _dist_setup()
+    device = rank_device(resolve_device(config.device))
+    rank, world = _dist_setup(device)
+    model.to(device)
     if rank == 0:  # what a killed writer left behind, before this run writes temp files of its own
         remove_stale_temp_files(out, (WEIGHTS, CONFIG, STATE, LOG))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(0))
@@ -102,6 +106,8 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
             raise MelodiffError(f"{out / STATE}: does not fit this run's model ({str(exc).strip().splitlines()[0]}); "
                                 f"delete it to start over") from None
         ema = state.get("ema")
+        if ema is not None:
+            ema = {k: v.to(device) for k, v in ema.items()}
         log.info("resuming %s from step %d", out, start)
     if world > 1:
         for tensor in model.state_dict().values():
@@ -123,7 +129,8 @@ def train(model: nn.Module, loss_fn: LossFn, config: LoopConfig, out: str | Path
         for step in range(start, config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step)
-            loss, metrics = loss_fn(model, step, step_generator(config.seed, rank, step))
+            with autocast(device):
+                loss, metrics = loss_fn(model, step, step_generator(config.seed, rank, step))
             finite = bool(torch.isfinite(loss))
             optimizer.zero_grad(set_to_none=True)
             if finite:  # otherwise no gradients; with world > 1 this rank still joins the all-reduce below

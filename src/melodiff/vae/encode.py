@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from melodiff.data.chunks import melody_chunks
+from melodiff.data.contexts import describe_tunes
 from melodiff.data.latents import LatentDataset
 from melodiff.data.normalizer import LatentNormalizer, Scaling
 from melodiff.data.prepare import SPLITS, load_melodies
+from melodiff.music.keys import shift_to_c, transposed_near
 from melodiff.vae.model import MelodyVAE
 
 
@@ -34,11 +37,15 @@ def encode_chunks(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 1024, 
 
 def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshold: float = 1.0,
                    dims: Sequence[int] | None = None, scaling: Scaling | str = Scaling.STANDARD,
-                   use_mean: bool = False) -> LatentDataset:
+                   use_mean: bool = False, in_c: bool = False) -> LatentDataset:
     """Encode every melody of ``data_dir`` chunk by chunk with a *sampled* z (as the paper), or the encoder mean if
     ``use_mean``; fit the normaliser on the train split (trimming by mean sigma < ``threshold``, or keeping ``dims``
-    if given, e.g. the paper's 42)."""
+    if given, e.g. the paper's 42); with ``in_c`` every melody is moved to C first (music/keys.py). Every melody's
+    context (data/contexts.py) is kept with the latents."""
     melodies, index = load_melodies(data_dir)
+    contexts = describe_tunes(melodies, [r.get("source", "") for r in index])
+    if in_c:
+        melodies = [transposed_near(m, shift_to_c(t)) for m, t in zip(melodies, contexts.tonic.tolist(), strict=True)]
     chunks = melody_chunks(melodies)
     lengths = np.array([len(c) for c in chunks], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -51,5 +58,6 @@ def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshol
     else:  # fixed dims (e.g. the paper's 42 of cat-mel_2bar_big, docs/MAGENTA.md): a sigma that selects exactly them
         keep = np.isin(np.arange(z.shape[1]), dims)
         normalizer = LatentNormalizer.fit(z[train_rows], np.where(keep, 0.0, np.inf)[None], 1.0, scaling, use_mean)
+    normalizer = replace(normalizer, in_c=in_c)
     x = normalizer.transform(z).numpy().astype(np.float32)
-    return LatentDataset(x, offsets, split, normalizer)
+    return LatentDataset(x, offsets, split, normalizer, contexts)

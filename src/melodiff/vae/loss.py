@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from melodiff.device import multinomial, rand
 from melodiff.vae.config import VAETrainConfig
 from melodiff.vae.model import MelodyVAE
 
@@ -43,9 +44,9 @@ def vae_loss(model: MelodyVAE, tokens: torch.Tensor, step: int, config: VAETrain
     else:
         with torch.no_grad():  # the first pass only draws the samples: no graph kept (less memory and time)
             logits = model.decoder_logits(z, tokens)
-            sampled = torch.multinomial(torch.softmax(logits.flatten(0, 1), -1), 1, generator=generator)
+            sampled = multinomial(torch.softmax(logits.flatten(0, 1), -1), generator)
             sampled = sampled.view_as(tokens)
-            use_sample = torch.rand(tokens.shape, generator=generator, device=tokens.device) >= p_teacher
+            use_sample = rand(tokens.shape, generator, logits) >= p_teacher
             inputs = torch.where(use_sample, sampled, tokens)
         logits = model.decoder_logits(z, inputs)
     ce = F.cross_entropy(logits.transpose(1, 2), tokens.long(), reduction="none").sum(1)  # (B,) nats per chunk

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from melodiff.device import multinomial, randn
 from melodiff.vae.config import VAEConfig
 
 
@@ -48,7 +49,7 @@ class MelodyVAE(nn.Module):
         h = torch.cat([h_n[0], h_n[1]], dim=-1)
         mu = self.mu(h)
         sigma = F.softplus(self.sigma(h))
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = randn(mu.shape, generator, mu)
         return mu + sigma * eps, mu, sigma
 
     # ---- decoder -----------------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ class MelodyVAE(nn.Module):
                 token = logits.argmax(-1)
             else:
                 probs = torch.softmax(logits / temperature, dim=-1)
-                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                token = multinomial(probs, generator).squeeze(1)
             out.append(token)
             prev = F.one_hot(token, self.config.num_classes).to(z.dtype).unsqueeze(1)
         return torch.stack(out, dim=1)

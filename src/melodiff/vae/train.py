@@ -33,7 +33,7 @@ def vae_lr(config: VAETrainConfig):
 
 def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", steps: int | None = None,
               seed: int | None = None, max_seconds: float = math.inf, progress: bool = True,
-              init: str | Path | None = None, settings: Sequence[str] = ()) -> MelodyVAE:
+              init: str | Path | None = None, settings: Sequence[str] = (), device: str = "cpu") -> MelodyVAE:
     """Train (or resume) a VAE on the train split of ``data_dir``; the checkpoint goes to ``out``.
 
     ``init``: a VAE checkpoint folder (e.g. the shipped model's ``vae/``) to start a new run from: its configs,
@@ -72,10 +72,10 @@ def train_vae(data_dir: str | Path, out: str | Path, preset_name: str = "cpu", s
     def loss_fn(net, step, generator):
         idx = torch.randint(0, len(chunks), (train_config.batch_size,), generator=generator)
         batch = transpose_batch(chunks[idx], train_config.transpose, generator)
-        return vae_loss(net, batch, step, train_config, generator)
+        return vae_loss(net, batch.to(next(net.parameters()).device), step, train_config, generator)
 
     loop = LoopConfig(steps=train_config.steps, lr_at=vae_lr(train_config), grad_clip=train_config.grad_clip,
-                      checkpoint_every=500, seed=train_config.seed, max_seconds=max_seconds)
+                      checkpoint_every=500, seed=train_config.seed, max_seconds=max_seconds, device=device)
     meta = {"model": to_dict(model_config), "train": to_dict(train_config), "data": str(data_dir),
             "train_chunks": len(chunks)}
     if origin is not None:

@@ -1,0 +1,54 @@
+"""Keys of melodies: Krumhansl-Kessler key finding (one rule for the evaluation's key statistics, the key
+normalisation of training data and the key a generated piece is written in) and transposition to and from C.
+
+A *key-normalised* model (docs/DEVIATIONS.md, "Keys normalised for the prior") learns every training tune moved
+to C (C major or C minor): the tune is transposed by :func:`shift_to_c` of its tonic, the smallest move (−6..+5
+semitones) that makes the tonic C, so that registers stay near where the tune was. A generated piece is moved back
+by minus the shift of the key it is given."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from melodiff.music.melody import Melody
+
+# Krumhansl & Kessler (1982) key profiles, C = 0
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+_PROFILES = np.stack([np.roll(MAJOR_PROFILE, k) for k in range(12)] + [np.roll(MINOR_PROFILE, k) for k in range(12)])
+_PROFILES = (_PROFILES - _PROFILES.mean(1, keepdims=True)) / _PROFILES.std(1, keepdims=True)
+
+
+def find_key(pitches: np.ndarray, durations: np.ndarray) -> tuple[int, bool] | None:
+    """(tonic pitch class, minor) of the notes by Krumhansl-Kessler, or None without notes."""
+    if not len(pitches):
+        return None
+    profile = np.bincount(np.asarray(pitches) % 12, weights=np.asarray(durations, dtype=np.float64), minlength=12)
+    if profile.std() == 0:
+        return int(pitches[0]) % 12, False  # one pitch class (or all equally): it is the tonic
+    best = int(np.argmax(_PROFILES @ ((profile - profile.mean()) / profile.std())))
+    return best % 12, best >= 12
+
+
+def melody_key(melody: Melody) -> tuple[int, bool] | None:
+    """:func:`find_key` of a melody's notes, weighted by their durations (None for a melody of rests)."""
+    notes = melody.to_notes()
+    return find_key(np.array([n.pitch for n in notes], dtype=np.int64),
+                    np.array([n.end - n.start for n in notes], dtype=np.int64))
+
+
+def shift_to_c(tonic: int) -> int:
+    """Semitones (−6..+5) that move a tonic pitch class to C by the shortest way (G: +5, D: −2, F#: −6)."""
+    shift = -int(tonic) % 12
+    return shift - 12 if shift > 5 else shift
+
+
+def transposed_near(melody: Melody, semitones: int) -> Melody:
+    """``melody`` moved by ``semitones``, or by an octave less or more where that leaves the pitch range
+    (MIDI 21..108); unchanged if none fits (a melody spanning almost the whole range)."""
+    for shift in (semitones, semitones - 12, semitones + 12):
+        try:
+            return melody.transposed(shift)
+        except ValueError:
+            continue
+    return melody
