@@ -56,3 +56,23 @@ def test_a_like_for_like_row_of_long_test_melodies(make_melody) -> None:
     long = rows["Test data of 16+ bars"]
     assert long.real and len(long.melodies) == 3 and all(len(m) == 16 * 16 for m in long.melodies)
     assert len(rows["Test data"].melodies) == 6
+
+
+def test_the_controls_rows_say_how_often_each_control_was_obeyed(make_melody) -> None:
+    from melodiff.evaluation import Evaluator, results_markdown
+    from melodiff.options import Sampler
+    from test_contexts import context_pipeline
+
+    pipeline = context_pipeline()
+    train = [make_melody(i, 8) for i in range(8)]
+    evaluator = Evaluator(pipeline, train, [make_melody(20 + i, 8) for i in range(4)], seed=0)
+    evaluator.controls(20, Sampler.DDIM, 2, ["music21:a", "music21:b"] * 4, ["music21:a", "music21:b"] * 2,
+                       length=4)
+    rows = {r.name: r for r in evaluator.rows}
+    assert set(rows) == {"key (10 keys)", "density 2 / 4 / 6 / 8", "style (2 collections)", "range D4-B5",
+                         "range D5-B6"}
+    assert all(r.task == "controls" and 0 <= r.scores["obeyed"] <= 1 for r in rows.values())
+    assert rows["range D5-B6"].scores["obeyed"] == 1.0  # moved into the range after decoding
+    assert rows["style (2 collections)"].scores["chance"] == 0.5
+    text = results_markdown(evaluator.rows, 8)
+    assert "## Controls" in text and "| range D4-B5 | 1.000 |" in text

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,7 @@ import torch
 from melodiff.baseline.mdn import TransformerMDN, mdn_sample
 from melodiff.diffusion.interpolation import slerp
 from melodiff.diffusion.windows import sliding_starts
+from melodiff.metrics.controls import StyleClassifier, density_obeyed, key_accuracy, range_share
 from melodiff.metrics.framewise import framewise_scores, oa_statistics
 from melodiff.metrics.latent import frechet_distance, mmd_rbf
 from melodiff.metrics.stats import DESCRIPTIVE, melody_statistics, per_melody_statistics, pitch_class_histogram
@@ -36,6 +38,7 @@ from melodiff.metrics.structure import (
     self_similarity,
     structure_statistics,
 )
+from melodiff.music.controls import Controls
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
 from melodiff.options import Sampler, SamplingOptions
@@ -43,7 +46,11 @@ from melodiff.pipeline import Pipeline
 from melodiff.utils.io import atomic_save_png, atomic_write_text
 
 log = logging.getLogger(__name__)
-Task = Literal["unconditional", "infilling"]
+Task = Literal["unconditional", "infilling", "controls"]
+# what `evaluate --tasks controls` asks for (each setting's samples spread over its values)
+CONTROL_KEYS = ("G", "D", "C", "F", "A", "Bb", "Em", "Am", "Dm", "Bm")
+CONTROL_RANGES = ("D4-B5", "D5-B6")  # a fiddle's first position, a tin whistle in D
+CONTROL_DENSITIES = (2.0, 4.0, 6.0, 8.0)
 COLUMNS = ("pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance")
 # Column headings and number formats of the descriptive statistics (metrics/stats.py DESCRIPTIVE).
 STATISTICS_HEADINGS = {
@@ -258,6 +265,50 @@ class Evaluator:
                     groups=groups)
 
 
+    # ---- controls --------------------------------------------------------------------------------------------------
+    def controls(self, num_samples: int, sampler: Sampler, steps: int | None, train_styles: Sequence[str],
+                 test_styles: Sequence[str], length: int | None = None) -> None:
+        """One row per control (music/controls.py) of ``num_samples`` pieces of ``length`` chunks, spread over the
+        values asked for (CONTROL_KEYS, CONTROL_RANGES, CONTROL_DENSITIES, every style of the model), scored like
+        the unconditional rows and for obedience (metrics/controls.py) in ``scores["obeyed"]``. ``train_styles`` /
+        ``test_styles``: the collection of each training / test melody (the style classifier's data)."""
+        p = self.pipeline
+        length = length or p.window_chunks
+        options = SamplingOptions(sampler=sampler, steps=steps)
+        bars = length * BARS_PER_CHUNK
+        if "key" not in p.controls:
+            log.warning("the model takes no key, density or style controls: only the range is evaluated")
+
+        def run(name: str, settings: list[Controls]) -> tuple[list[Melody], list[Controls], EvalRow]:
+            per = max(num_samples // len(settings), 1)
+            t0 = time.perf_counter()
+            melodies, asked = [], []
+            for i, controls in enumerate(settings):
+                melodies += p.generate(bars, per, self.seed + i, options, controls=controls)
+                asked += [controls] * per
+            row = self._score("controls", name, melodies, None, time.perf_counter() - t0)
+            return melodies, asked, row
+
+        if "key" in p.controls:
+            melodies, asked, row = run(f"key ({len(CONTROL_KEYS)} keys)",
+                                       [Controls.parse(key=k) for k in CONTROL_KEYS])
+            row.scores["obeyed"] = key_accuracy(melodies, [c.key for c in asked])
+            melodies, asked, row = run("density " + " / ".join(f"{d:g}" for d in CONTROL_DENSITIES),
+                                       [Controls(density=d) for d in CONTROL_DENSITIES])
+            row.scores["obeyed"], row.scores["density_error"] = density_obeyed(melodies, [c.density for c in asked])
+            styles = list(p.contexts["styles"])
+            index = {s: i for i, s in enumerate(styles)}
+            classifier = StyleClassifier(self.train, [index.get(s, -1) for s in train_styles], len(styles),
+                                         seed=self.seed)
+            melodies, asked, row = run(f"style ({len(styles)} collections)", [Controls(style=s) for s in styles])
+            row.scores["obeyed"] = classifier.accuracy(melodies, [index[c.style] for c in asked])
+            row.scores["chance"] = 1 / len(classifier.present)
+            row.scores["reference"] = classifier.accuracy(self.test, [index.get(s, -1) for s in test_styles])
+        for text in CONTROL_RANGES:
+            melodies, asked, row = run(f"range {text}", [Controls.parse(pitch_range=text)])
+            row.scores["obeyed"] = range_share(melodies, *asked[0].pitch_range)
+
+
 # ---- reports -------------------------------------------------------------------------------------------------------
 def _seconds(value: float | None, fmt: str) -> str:
     return "—" if value is None else fmt.format(value)
@@ -336,13 +387,41 @@ def structure_table(rows: list[EvalRow], task: Task) -> str:
     return "\n".join(lines)
 
 
+CONTROLS_NOTE = ("Obeyed (metrics/controls.py): key — share of pieces whose Krumhansl-Kessler key is the one asked "
+                 "for; density — share within ±20 % of the note onsets per bar asked for (and the mean relative "
+                 "error); style — share of 8-bar phrases a nearest-collection classifier fitted on the training "
+                 "tunes assigns to the style asked for (chance, and its accuracy on the real test tunes); range — "
+                 "share of notes inside. The framewise scores are against the training melodies, as unconditional.")
+
+
+def controls_table(rows: list[EvalRow]) -> str:
+    """How often each control row was obeyed, with its reference and time per sample."""
+    lines = ["| control | obeyed | reference | pitch C / V | duration C / V | s / sample |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.task != "controls":
+            continue
+        s = r.scores
+        reference = (f"chance {s['chance']:.2f}, test tunes {s['reference']:.2f}" if "chance" in s else
+                     f"mean error {s['density_error']:.2f}" if "density_error" in s else "—")
+        lines.append(f"| {r.name} | {s.get('obeyed', math.nan):.3f} | {reference} | "
+                     f"{s['pitch_consistency']:.3f} / {s['pitch_variance']:.3f} | "
+                     f"{s['duration_consistency']:.3f} / {s['duration_variance']:.3f} | "
+                     f"{_seconds(r.seconds_per_sample, '{:.3g}')} |")
+    return "\n".join(lines)
+
+
 def results_markdown(rows: list[EvalRow], window_bars: int) -> str:
     text = ["Framewise scores: value ± bootstrap standard error (melodies resampled; the infillings of one test "
             "window together, metrics/framewise.py); rows closer than about two errors are not distinguishable with "
             "these sample sizes.\n"]
     for task, heading in (("unconditional", f"Unconditional ({window_bars}-bar sequences)"),
-                          ("infilling", "Infilling (middle half of test windows regenerated)")):
-        if any(r.task == task for r in rows):
+                          ("infilling", "Infilling (middle half of test windows regenerated)"),
+                          ("controls", "Controls (key, density, style, range asked for)")):
+        if task == "controls" and any(r.task == task for r in rows):
+            text.append(f"## {heading}\n\n{CONTROLS_NOTE}\n\n{controls_table(rows)}\n\n"
+                        f"{markdown_table(rows, task)}\n\n### Tune structure\n\n{structure_table(rows, task)}\n")
+        elif any(r.task == task for r in rows):
             text.append(f"## {heading}\n\n{markdown_table(rows, task)}\n\n"
                         f"### Tune structure\n\n{STRUCTURE_NOTE}\n\n{structure_table(rows, task)}\n\n"
                         f"### Descriptive statistics\n\n{statistics_table(rows, task)}\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from melodiff.data.contexts import density_class, draw_contexts, position_classes
+from melodiff.data.contexts import TUNE_FIELDS, density_class, draw_contexts, position_classes, style_index
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.device import autocast, randn, resolve_device, to_device
 from melodiff.diffusion.denoiser import TransformerDenoiser, context_classes
@@ -23,6 +23,7 @@ from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
+from melodiff.music.controls import Controls, fit_range
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
 from melodiff.music.keys import melody_key, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
@@ -108,12 +109,40 @@ class Pipeline:
             return melodies
         return [transposed_near(m, -shift_to_c(int(t))) for m, t in zip(melodies, tonics, strict=True)]
 
-    def draw_tunes(self, num_samples: int, seed: int) -> torch.Tensor | None:
+    def draw_tunes(self, num_samples: int, seed: int, controls: Controls | None = None) -> torch.Tensor | None:
         """(num_samples, 4) tune contexts (tonic, minor, style, density) drawn with ``seed`` from the training tunes'
-        (data/contexts.py), or None for a model without a context table."""
+        (data/contexts.py) — those with the key, style and density of ``controls`` — or None for a model without a
+        context table."""
+        fixed = self._fixed_fields(controls)
         if self.contexts is None:
             return None
-        return torch.from_numpy(draw_contexts(self.contexts, num_samples, seed))
+        return torch.from_numpy(draw_contexts(self.contexts, num_samples, seed, fixed))
+
+    @property
+    def controls(self) -> tuple[str, ...]:
+        """The controls this model takes: range always; key, density and style when it is a key-normalised context
+        model."""
+        told = self.denoiser.config.context and self.normalizer.in_c and self.contexts is not None
+        return ("key", "range", "density", "style") if told else ("range",)
+
+    def _fixed_fields(self, controls: Controls | None) -> dict[str, int]:
+        """The tune-context fields ``controls`` fix; MelodiffError for a control this model does not take."""
+        if not controls:
+            return {}
+        asked = [name for name, value in (("key", controls.key), ("density", controls.density),
+                                          ("style", controls.style)) if value is not None]
+        missing = [name for name in asked if name not in self.controls]
+        if missing:
+            raise MelodiffError(f"this model takes no {', '.join(missing)} control (it was trained without tune "
+                                f"contexts); its controls: {', '.join(self.controls)}")
+        fixed = {}
+        if controls.key is not None:
+            fixed["tonic"], fixed["minor"] = controls.key[0], int(controls.key[1])
+        if controls.density is not None:
+            fixed["density"] = density_class(controls.density)
+        if controls.style is not None:
+            fixed["style"] = style_index(self.contexts, controls.style)
+        return fixed
 
     @torch.no_grad()
     def decode_z(self, z: torch.Tensor, temperature: float = 0.0,
@@ -202,21 +231,24 @@ class Pipeline:
 
     def generate(self, num_bars: int | None = None, num_samples: int = 1, seed: int = 0,
                  options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,
-                 form: str | None = None, section_bars: int | None = None) -> list[Melody]:
+                 form: str | None = None, section_bars: int | None = None,
+                 controls: Controls | None = None) -> list[Melody]:
         """Unconditional melodies of ``num_bars`` bars (default: the form's length, else the model's window, 2 bars
         per latent). ``form`` (music/form.py): "AABB", "AA'BA", ... with sections of ``section_bars`` bars (default:
         the length divided among the sections, else 8): equal letters are equal music; "auto": every melody takes
         the form of a random training melody of that length (:meth:`form_sources`); None or "none": free sampling
-        (the paper's)."""
+        (the paper's). ``controls`` (music/controls.py): the key, range, density and style asked for (:attr:`controls`
+        says which this model takes)."""
         if num_bars is None:
             num_bars = written_length(form, section_bars) or self.window_chunks * BARS_PER_CHUNK
         _check_count("bars", num_bars, MAX_BARS)
         _check_count("samples", num_samples, MAX_SAMPLES)
         sources = self.form_sources(form, num_bars, section_bars, num_samples, seed)
         generator = torch.Generator().manual_seed(seed)
+        tunes = self.draw_tunes(num_samples, seed, controls)
         _, melodies = self.sample_melodies(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
-                                           sources, progress, self.draw_tunes(num_samples, seed))
-        return [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies]
+                                           sources, progress, tunes)
+        return _in_range([Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies], controls)
 
     def form_sources(self, form: str | None, num_bars: int, section_bars: int | None, num_samples: int,
                      seed: int = 0) -> torch.Tensor | None:
@@ -256,17 +288,19 @@ class Pipeline:
         return x, melodies
 
     def infill(self, melody: Melody, start_bar: int, end_bar: int, num_samples: int = 1, seed: int = 0,
-               options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
+               options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,
+               controls: Controls | None = None) -> list[Melody]:
         """Regenerate bars [start_bar, end_bar) of ``melody`` (0-based, rounded outward to whole 2-bar chunks);
         everything else is kept exactly (the kept chunks are copied, not re-decoded)."""
         total = melody.padded_bars
         if not 0 <= start_bar < end_bar or end_bar > total:
             raise MelodiffError(f"bars to infill must satisfy 0 <= start < end <= {total}, got {start_bar}..{end_bar}")
         first, last = start_bar // BARS_PER_CHUNK * BARS_PER_CHUNK, math.ceil(end_bar / BARS_PER_CHUNK) * BARS_PER_CHUNK
-        return self.infill_bars(melody, [(first, last)], num_samples, seed, options, progress)
+        return self.infill_bars(melody, [(first, last)], num_samples, seed, options, progress, controls)
 
     def infill_bars(self, melody: Melody, spans: list[tuple[int, int]], num_samples: int = 1, seed: int = 0,
-                    options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
+                    options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,
+                    controls: Controls | None = None) -> list[Melody]:
         """Regenerate every bar span ``[start, end)`` in ``spans`` (0-based, each on 2-bar chunk boundaries:
         even start, even end, inside the melody padded to whole chunks); the rest is kept exactly."""
         total = melody.padded_bars
@@ -280,20 +314,22 @@ class Pipeline:
                 raise MelodiffError(f"bars {start + 1}-{end} do not fall on 2-bar chunks: a range must start on an "
                                     "odd bar and end on an even bar (1-2, 3-8, 17-48, ...)")
             mask[start // BARS_PER_CHUNK:end // BARS_PER_CHUNK] = 0
-        return self._fill(melody, len(mask), mask, num_samples, seed, options, progress)
+        return self._fill(melody, len(mask), mask, num_samples, seed, options, progress, controls)
 
     def continue_melody(self, melody: Melody, bars: int, num_samples: int = 1, seed: int = 0,
-                        options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
+                        options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,
+                        controls: Controls | None = None) -> list[Melody]:
         """``melody`` followed by ``bars`` new bars (the prompt is padded to whole 2-bar chunks)."""
         _check_count("bars", bars, MAX_BARS)
         have = melody.num_chunks
         total = have + math.ceil(bars / BARS_PER_CHUNK)
         mask = torch.zeros(total)
         mask[:have] = 1
-        return self._fill(melody, total, mask, num_samples, seed, options, progress)
+        return self._fill(melody, total, mask, num_samples, seed, options, progress, controls)
 
     def bridge(self, first: Melody, second: Melody, bars: int, num_samples: int = 1, seed: int = 0,
-               options: SamplingOptions = SamplingOptions(), progress: Progress | None = None) -> list[Melody]:
+               options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,
+               controls: Controls | None = None) -> list[Melody]:
         """``first``, then ``bars`` new bars that lead into ``second``, then ``second`` (infilling the gap)."""
         _check_count("bars", bars, MAX_BARS)
         a, b = first.padded(), second.padded()
@@ -301,7 +337,7 @@ class Pipeline:
         joined = Melody.from_chunks([*a.chunks(), *[[0] * CHUNK_STEPS] * gap, *b.chunks()])
         mask = torch.ones(len(joined) // CHUNK_STEPS)
         mask[len(a) // CHUNK_STEPS:len(a) // CHUNK_STEPS + gap] = 0
-        return self._fill(joined, len(mask), mask, num_samples, seed, options, progress)
+        return self._fill(joined, len(mask), mask, num_samples, seed, options, progress, controls)
 
     @torch.no_grad()
     def interpolate(self, first: Melody, second: Melody, num: int = 5, seed: int = 0, steps: int = 50,
@@ -341,21 +377,32 @@ class Pipeline:
         return self.decode(x, options, generator, tonics)
 
     def _fill(self, melody: Melody, total: int, mask: torch.Tensor, num_samples: int, seed: int,
-              options: SamplingOptions, progress: Progress | None) -> list[Melody]:
+              options: SamplingOptions, progress: Progress | None, controls: Controls | None = None) -> list[Melody]:
+        """The new chunks (``mask`` 0) of ``melody`` made around the kept ones, which are copied. ``controls``: the
+        new music's style, density (told to a context model) and range (its notes moved by octaves into it); the
+        key is the given melody's."""
+        if controls and controls.key is not None:
+            raise MelodiffError("the key of music made around a given melody is that melody's: transpose the input "
+                                "instead of asking for a key")
         _check_count("samples", num_samples, MAX_SAMPLES)
         generator = torch.Generator().manual_seed(seed)
         padded = melody.padded()
         have = len(padded) // CHUNK_STEPS
         known = torch.zeros(1, total, self.normalizer.latent_dim)
         known[0, :have] = self.encode(padded, generator)
-        tunes = self.tune(melody).expand(num_samples, -1)
+        tunes = self.tune(melody).expand(num_samples, -1).clone()
+        for name, value in self._fixed_fields(controls).items():
+            tunes[:, TUNE_FIELDS.index(name)] = value
         x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask, progress=progress,
                                 tunes=tunes)
         out = []
         source = torch.zeros(total, CHUNK_STEPS, dtype=torch.long)
         source[:have] = torch.as_tensor(padded.chunks())
         free = ~mask.bool()  # only the new chunks are decoded: the kept ones are copied
-        for m in self.decode(x[:, free], options, generator, tunes[:, 0].tolist()):
+        new = self.decode(x[:, free], options, generator, tunes[:, 0].tolist())
+        if controls and controls.pitch_range is not None:  # in place: the new music must meet the kept music
+            new = [fit_range(m, *controls.pitch_range) for m in new]
+        for m in new:
             chunks = source.clone()
             chunks[free] = torch.as_tensor(m.chunks())
             out.append(Melody.from_chunks(chunks.numpy()))
@@ -376,6 +423,13 @@ class _Counter:
             return eps
 
         return counted
+
+
+def _in_range(melodies: list[Melody], controls: Controls | None) -> list[Melody]:
+    """Melodies fitted into the range of ``controls`` by whole octaves (music.controls.fit_range), if one is asked."""
+    if not controls or controls.pitch_range is None:
+        return melodies
+    return [fit_range(m, *controls.pitch_range, steps=(-24, -12, 0, 12, 24)) for m in melodies]
 
 
 def _check_count(name: str, value: int, maximum: int) -> None:

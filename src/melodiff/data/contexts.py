@@ -27,6 +27,7 @@ from melodiff.music.melody import STEPS_PER_BAR, Melody
 POSITION_CLASSES = 8  # chunks before / after a position: 0..6 exactly, 7 = "7 or more"
 MODES = ("major", "minor")
 MAX_DENSITY = 16  # note onsets per bar, classes 1..16
+TUNE_FIELDS = ("tonic", "minor", "style", "density")  # the columns of a tune context (and of a table row, + count)
 ArrayLike = TypeVar("ArrayLike")  # numpy array or torch tensor
 
 
@@ -97,8 +98,30 @@ def check_table(table: dict) -> dict:
     return table
 
 
-def draw_contexts(table: dict, num: int, seed: int) -> np.ndarray:
-    """(num, 4) int64 rows (tonic, minor, style, density) drawn with ``seed`` in proportion to the table's counts."""
+def draw_contexts(table: dict, num: int, seed: int, fixed: dict[str, int] | None = None) -> np.ndarray:
+    """(num, 4) int64 rows (tonic, minor, style, density) drawn with ``seed`` in proportion to the table's counts.
+    ``fixed`` (field -> value, fields as TUNE_FIELDS) draws from the training tunes that have those values (from all
+    of them, if none has) and sets them."""
     rows = np.array(table["rows"], dtype=np.int64)
+    fixed = fixed or {}
+    match = np.ones(len(rows), dtype=bool)
+    for name, value in fixed.items():
+        match &= rows[:, TUNE_FIELDS.index(name)] == value
+    if match.any():
+        rows = rows[match]
     p = rows[:, 4] / rows[:, 4].sum()
-    return rows[np.random.default_rng(seed).choice(len(rows), size=num, p=p), :4]
+    drawn = rows[np.random.default_rng(seed).choice(len(rows), size=num, p=p), :4]
+    for name, value in fixed.items():
+        drawn[:, TUNE_FIELDS.index(name)] = value
+    return drawn
+
+
+def style_index(table: dict, name: str) -> int:
+    """The index of the style called ``name`` (its collection, e.g. ``music21:oneills1850``, or the part after the
+    colon, case-insensitively); MelodiffError listing the model's styles if it has none of that name."""
+    wanted = name.strip().lower()
+    for i, style in enumerate(table["styles"]):
+        if wanted in (style.lower(), style.split(":", 1)[-1].lower()):
+            return i
+    known = ", ".join(s.split(":", 1)[-1] for s in table["styles"])
+    raise MelodiffError(f"unknown style {name!r}: this model knows {known}")

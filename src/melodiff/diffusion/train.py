@@ -15,10 +15,10 @@ from melodiff.config import build_checked, to_dict
 from melodiff.data.contexts import context_table, position_classes
 from melodiff.data.latents import LatentDataset
 from melodiff.data.prepare import SPLITS
+from melodiff.device import randn, to_device
 from melodiff.diffusion.config import preset
 from melodiff.diffusion.denoiser import TransformerDenoiser, context_classes
 from melodiff.diffusion.schedule import NoiseSchedule, q_sample
-from melodiff.device import randn, to_device
 from melodiff.errors import MelodiffError
 from melodiff.loading import read_config
 from melodiff.training.checkpoint import run_configs
