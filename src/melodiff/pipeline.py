@@ -12,7 +12,14 @@ from pathlib import Path
 
 import torch
 
-from melodiff.data.contexts import TUNE_FIELDS, density_class, draw_contexts, position_classes, style_index
+from melodiff.data.contexts import (
+    TUNE_FIELDS,
+    density_class,
+    draw_contexts,
+    melody_context,
+    position_classes,
+    style_index,
+)
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.device import autocast, randn, resolve_device, to_device
 from melodiff.diffusion.denoiser import TransformerDenoiser, context_classes
@@ -25,7 +32,7 @@ from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
 from melodiff.music.controls import Controls, fit_range
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
-from melodiff.music.keys import melody_key, shift_to_c, transposed_near
+from melodiff.music.keys import shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -78,9 +85,8 @@ class Pipeline:
     def tune(self, melody: Melody) -> torch.Tensor:
         """The tune context (tonic, minor, style, density) of a given melody (data/contexts.py): its key and density;
         the style is not told (-1)."""
-        tonic, minor = melody_key(melody) or (0, False)
-        density = density_class(int((melody.ids >= 2).sum()) / max(len(melody) / STEPS_PER_BAR, 1.0))
-        return torch.tensor([tonic, int(minor), -1, density])
+        tonic, minor, density = melody_context(melody)
+        return torch.tensor([tonic, minor, -1, density])
 
     @torch.no_grad()
     def encode(self, melody: Melody, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -22,7 +22,7 @@ import numpy as np
 
 from melodiff.errors import MelodiffError
 from melodiff.music.keys import melody_key
-from melodiff.music.melody import STEPS_PER_BAR, Melody
+from melodiff.music.melody import Melody
 
 POSITION_CLASSES = 8  # chunks before / after a position: 0..6 exactly, 7 = "7 or more"
 MODES = ("major", "minor")
@@ -64,15 +64,16 @@ class TuneContexts:
 def describe_tunes(melodies: Sequence[Melody], sources: Sequence[str]) -> TuneContexts:
     """The contexts of ``melodies`` (each from the collection named in ``sources``)."""
     styles = tuple(sorted(set(sources)))
-    tonic, minor, density = [], [], []
-    for melody in melodies:
-        key = melody_key(melody) or (0, False)
-        tonic.append(key[0])
-        minor.append(int(key[1]))
-        bars = max(len(melody) / STEPS_PER_BAR, 1.0)
-        density.append(density_class(int((melody.ids >= 2).sum()) / bars))
-    return TuneContexts(np.array(tonic, np.int8), np.array(minor, np.int8),
-                        np.array([styles.index(s) for s in sources], np.int16), np.array(density, np.int8), styles)
+    known = np.array([melody_context(m) for m in melodies], dtype=np.int64).reshape(-1, 3)
+    return TuneContexts(known[:, 0], known[:, 1], np.array([styles.index(s) for s in sources], np.int64),
+                        known[:, 2], styles)
+
+
+def melody_context(melody: Melody) -> tuple[int, int, int]:
+    """What a melody itself says of its context: (tonic pitch class, minor 0/1, density class); a melody without
+    notes counts as C major."""
+    tonic, minor = melody_key(melody) or (0, False)
+    return tonic, int(minor), density_class(melody.notes_per_bar)
 
 
 def context_table(contexts: TuneContexts, rows: np.ndarray) -> dict:

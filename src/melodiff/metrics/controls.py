@@ -17,7 +17,7 @@ import numpy as np
 
 from melodiff.metrics.structure import _fit_logistic, phrase_features, phrases
 from melodiff.music.keys import melody_key
-from melodiff.music.melody import STEPS_PER_BAR, Melody
+from melodiff.music.melody import Melody
 
 DENSITY_TOLERANCE = 0.2
 
@@ -33,13 +33,9 @@ def range_share(melodies: Sequence[Melody], low: int, high: int) -> float:
     return float(((pitches >= low) & (pitches <= high)).mean()) if len(pitches) else float("nan")
 
 
-def notes_per_bar(melody: Melody) -> float:
-    return int((melody.ids >= 2).sum()) / max(len(melody) / STEPS_PER_BAR, 1.0)
-
-
 def density_obeyed(melodies: Sequence[Melody], targets: Sequence[float]) -> tuple[float, float]:
     """(share of pieces within ±DENSITY_TOLERANCE of their target, mean relative error)."""
-    errors = np.array([abs(notes_per_bar(m) - t) / t for m, t in zip(melodies, targets, strict=True)])
+    errors = np.array([abs(m.notes_per_bar - t) / t for m, t in zip(melodies, targets, strict=True)])
     return float((errors <= DENSITY_TOLERANCE).mean()), float(errors.mean())
 
 

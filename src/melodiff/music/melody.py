@@ -117,6 +117,11 @@ class Melody:
         return int((self.ids >= 2).sum())
 
     @property
+    def notes_per_bar(self) -> float:
+        """Note onsets per bar (a melody shorter than a bar counts as one bar)."""
+        return self.num_notes / max(self.num_bars, 1.0)
+
+    @property
     def num_chunks(self) -> int:
         """2-bar chunks the melody takes once padded (the last one may be partly rest)."""
         return -(-len(self) // CHUNK_STEPS)
