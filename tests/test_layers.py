@@ -63,14 +63,16 @@ Pipeline.from_pretrained().generate(4, 1, seed=0)
 from melodiff.cli import main
 main(["-q", "generate", "--bars", "2", "--seed", "1", "--out", sys.argv[1]])
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("melodiff"))))
+print(json.dumps("verovio" in sys.modules))
 """
 
 
 def test_generating_loads_no_training_code(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-c", GENERATE, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    loaded = json.loads(run.stdout.splitlines()[-1])
+    loaded, verovio = map(json.loads, run.stdout.splitlines()[-2:])
     assert "melodiff.pipeline" in loaded and "melodiff.loading" in loaded
     training = [m for m in loaded if _layer(m) >= LAYERS["training"] and m != "melodiff.cli"]
     assert training == []
+    assert "melodiff.music.notation" not in loaded and not verovio  # --sheet costs nothing when not asked for
     assert (tmp_path / "sample_000.mid").is_file()

@@ -23,6 +23,7 @@ from melodiff.options import (
     Sampler,
     SamplingOptions,
 )
+from melodiff.utils.threads import configure_threads
 
 EPILOG = "Exit codes: 0 success, 2 bad input or arguments (one-line error), 1 unexpected failure."
 
@@ -213,49 +214,111 @@ def _write_outputs(melodies: list, args: argparse.Namespace, stem: str, highligh
             else:
                 synthesize_wav(melody, base.with_suffix(".wav"), args.tempo)
             written.append(base.with_suffix(".wav"))
+        if args.musicxml or args.abc or args.sheet:
+            written += _write_notation(melody, args, base, f"{_title(args, stem)}, seed {args.seed}, #{i + 1}",
+                                       highlight)
     if not args.quiet:
         for path in written:
             print(path)
 
 
+def _title(args: argparse.Namespace, stem: str) -> str:
+    """The title of a piece's sheet music: "melodiff generate", "melodiff interpolate (slerp)"."""
+    return f"melodiff {args.command}" + ("" if stem in (args.command, "sample") else f" ({stem})")
+
+
+def _asked_key(args: argparse.Namespace) -> tuple[int, bool] | None:
+    """The key --key asked for (tonic pitch class, minor), if the command has the option and it was given."""
+    if not getattr(args, "key", None):
+        return None
+    from melodiff.music.controls import parse_key
+
+    return parse_key(args.key)
+
+
+def _write_notation(melody, args: argparse.Namespace, base: Path, title: str, highlight=None) -> list[Path]:
+    """The melody's ABC, MusicXML and engraved SVG (as asked) next to its MIDI: ``base``.abc, .musicxml, .svg (pages
+    after the first: ``base``-2.svg, ...), in the key --key asked for, else the key found from its notes (key
+    signature and spelling: music/notation.py). What cannot be written is skipped with one warning line that names
+    it (the MIDI is written already). ``highlight``: spans of steps (end None: to the end) drawn in colour."""
+    from melodiff.music import notation
+    from melodiff.music.melody import STEPS_PER_BAR
+    from melodiff.utils.io import atomic_write_text
+
+    written, skipped, reason = [], [], ""
+    wanted = [("ABC", args.abc), ("MusicXML", args.musicxml), ("sheet music", args.sheet)]
+    try:
+        key = notation.resolve_key(melody, _asked_key(args))
+        if args.abc:
+            atomic_write_text(base.with_suffix(".abc"), notation.to_abc(melody, title, key, args.tempo))
+            written.append(base.with_suffix(".abc"))
+        musicxml = notation.to_musicxml(melody, title, key, args.tempo) if args.musicxml or args.sheet else ""
+        if args.musicxml:
+            atomic_write_text(base.with_suffix(".musicxml"), musicxml)
+            written.append(base.with_suffix(".musicxml"))
+        if args.sheet:
+            bars = -(-len(melody) // STEPS_PER_BAR)
+            spans = [(start // STEPS_PER_BAR, bars if end is None else -(-end // STEPS_PER_BAR))
+                     for start, end in highlight or []]
+            for page, svg in enumerate(notation.engrave(musicxml, spans), start=1):
+                path = base.with_suffix(".svg") if page == 1 else base.with_name(f"{base.name}-{page}.svg")
+                atomic_write_text(path, svg)
+                written.append(path)
+    except notation.NotationError as exc:
+        done = {path.suffix for path in written}
+        skipped = [name for (name, asked), suffix in zip(wanted, (".abc", ".musicxml", ".svg"), strict=True)
+                   if asked and suffix not in done]
+        reason = str(exc)
+    if skipped:
+        print(f"melodiff: warning: {base.name}: {' and '.join(skipped)} skipped ({reason}); the MIDI is written",
+              file=sys.stderr)
+    return written
+
+
 def _cmd_generate(args: argparse.Namespace) -> None:
     options = _options(args)  # bad options fail before a seed is drawn or a model loaded
+    controls = _controls(args)
     _check_form(args)
     bars = args.bars or written_length(args.form, args.section_bars) or DEFAULT_BARS
     pipeline = _pipeline(args)
     with _progress(args, "sampling") as progress:
-        melodies = pipeline.generate(bars, args.num, args.seed, options, progress, args.form, args.section_bars)
+        melodies = pipeline.generate(bars, args.num, args.seed, options, progress, args.form, args.section_bars,
+                                     controls)
     _write_outputs(melodies, args, "sample")
 
 
 def _cmd_infill(args: argparse.Namespace) -> None:
     from melodiff.music.melody import STEPS_PER_BAR
 
-    options = _options(args)
+    options, controls = _options(args), _controls(args, key=False)
     melody = _read_melody(args.input, args.track, args.quiet)
     pipeline = _pipeline(args)
     with _progress(args, "infilling") as progress:
-        melodies = pipeline.infill_bars(melody, args.bars, args.num, args.seed, options, progress)
+        melodies = pipeline.infill_bars(melody, args.bars, args.num, args.seed, options, progress, controls)
     spans = [(start * STEPS_PER_BAR, end * STEPS_PER_BAR) for start, end in args.bars]
     _write_outputs(melodies, args, "infill", highlight=spans)
 
 
 def _cmd_continue(args: argparse.Namespace) -> None:
-    options = _options(args)
+    options, controls = _options(args), _controls(args, key=False)
     melody = _read_melody(args.input, args.track, args.quiet)
     pipeline = _pipeline(args)
     with _progress(args, "continuing") as progress:
-        melodies = pipeline.continue_melody(melody, args.bars, args.num, args.seed, options, progress)
+        melodies = pipeline.continue_melody(melody, args.bars, args.num, args.seed, options, progress, controls)
     _write_outputs(melodies, args, "continue", highlight=[(len(melody.padded()), None)])
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> None:
     options = _options(args) if args.bridge is not None else None  # interpolation itself always uses DDIM
+    controls = _controls(args, key=False)
+    if controls and args.bridge is None:
+        raise MelodiffError("--range, --density and --style shape new music: use them with --bridge")
     first, second = _read_melody(args.first, args.track, args.quiet), _read_melody(args.second, args.track, args.quiet)
     pipeline = _pipeline(args)
     if args.bridge is not None:
         with _progress(args, "bridging") as progress:
-            melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, options, progress)
+            melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, options, progress,
+                                       controls)
         start = len(first.padded())
         _write_outputs(melodies, args, "bridge", highlight=[(start, start + -(-args.bridge // 2) * 32)])
         return
@@ -276,8 +339,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     _check_form(args)
     pipeline = _pipeline(args)
     bars = args.bars or written_length(args.form, args.section_bars)
-    train, _ = load_melodies(args.data, "train")
-    test, _ = load_melodies(args.data, "test")
+    train, train_index = load_melodies(args.data, "train")
+    test, test_index = load_melodies(args.data, "test")
     if not test:
         raise MelodiffError(f"{args.data}: the test split is empty")
     evaluator = Evaluator(pipeline, train, test, seed=args.seed)
@@ -289,6 +352,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         evaluator.unconditional(args.num, samplers, mdn, length, args.form, args.section_bars)
     if "infilling" in args.tasks:
         evaluator.infilling(samplers[0][0], samplers[0][1], args.num, resample=args.resample)
+    if "controls" in args.tasks:
+        length = -(-bars // BARS_PER_CHUNK) if bars else None
+        evaluator.controls(args.num, samplers[0][0], samplers[0][1], [r.get("source", "") for r in train_index],
+                           [r.get("source", "") for r in test_index], length)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
                 "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed,
                 "resample": args.resample, "bars": args.bars, "form": args.form, "section_bars": args.section_bars}
@@ -388,6 +455,25 @@ def _sampler_row_text(text: str) -> str:
     return text
 
 
+def _controls(args: argparse.Namespace, key: bool = True):
+    """The --key, --range, --density and --style asked for (music/controls.py), checked before a model loads."""
+    from melodiff.music.controls import Controls
+
+    return Controls.parse(args.key if key else None, args.range, args.density, args.style)
+
+
+def _add_control_args(p: argparse.ArgumentParser, key: bool = True) -> None:
+    if key:
+        p.add_argument("--key", default=None, help="the piece's key: tonic and mode, e.g. C, F#, Bb, Em, F#m, "
+                       "'D minor' (default: drawn from the training tunes)")
+    p.add_argument("--range", default=None, metavar="LOW-HIGH", help="every new note inside this range: note names "
+                   "or MIDI numbers, e.g. D4-B5 (tin whistle) or 62-83; at least a fifth")
+    p.add_argument("--density", type=_positive_float, default=None, metavar="N",
+                   help="average note onsets per bar, 1..16 (default: drawn from the training tunes)")
+    p.add_argument("--style", default=None, help="a collection the model was trained on, e.g. oneills1850 (Irish), "
+                   "airdsAirs (Scottish), essenFolksong (German and other European songs); the model lists its own")
+
+
 def _device(text: str) -> str:
     from melodiff.device import resolve_device
 
@@ -438,6 +524,10 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
     p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     p.add_argument("--wav", action="store_true", help="also render WAV with FluidSynth")
     p.add_argument("--png", action="store_true", help="also draw a piano-roll PNG")
+    p.add_argument("--musicxml", action="store_true", help="also write MusicXML 4 (.musicxml), spelled in the "
+                   "piece's key (docs/NOTATION.md)")
+    p.add_argument("--abc", action="store_true", help="also write an ABC 2.1 tune (.abc)")
+    p.add_argument("--sheet", action="store_true", help="also engrave sheet music as SVG with Verovio (.svg)")
     p.add_argument("--track", type=int, default=None, help="which extracted melody of an input file to use "
                    "(default: a MIDI file's first melody track, else the first extracted melody)")
 
@@ -464,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  melodiff generate --form AABB --section-bars 8 --wav   # 32 bars: sections 1 and 2 alike, 3 and 4 alike")
     _add_music_args(p)
     _add_device_arg(p)
+    _add_control_args(p)
     p.add_argument("--bars", type=_positive_int, default=None, help=f"length in bars (default {DEFAULT_BARS}, or "
                    "a written form's; beyond the model's window the piece is made window by window)")
     p.add_argument("--form", default=AUTO, help="sections as letters: AABB, ABAC, AA'BA (A' = A varied: its first "
@@ -483,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bar ranges to regenerate, e.g. 17-48 or 1-4,13-16 (1-based, inclusive)")
     _add_music_args(p)
     _add_device_arg(p)
+    _add_control_args(p, key=False)
 
     p = add("continue", _cmd_continue, "continue a melody: keep its bars and compose more after them",
             "example:\n  melodiff continue tune.mid --bars 16 -n 2 --wav   # 16 new bars\n\n"
@@ -491,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", type=_positive_int, default=32, help="bars to add (default 32)")
     _add_music_args(p)
     _add_device_arg(p)
+    _add_control_args(p, key=False)
 
     p = add("interpolate", _cmd_interpolate, "morph from one melody into another",
             "examples:\n  melodiff interpolate a.mid b.mid --num 5 --png\n"
@@ -503,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of morphing: compose BARS bars that lead from the first melody into the second")
     _add_music_args(p, num_help="melodies between the two (default 5; with --bridge: variations, default 1)")
     _add_device_arg(p)
+    _add_control_args(p, key=False)
     p.set_defaults(num=None)
 
     p = add("prepare", _cmd_prepare, "extract monophonic 4/4 melodies into a dataset",
@@ -590,8 +684,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--form", default=FREE, help=f"form of the unconditional diffusion rows, as generate --form "
                    f"(default {FREE}: free sampling, the paper's protocol; {AUTO}: forms of training melodies)")
     p.add_argument("--section-bars", type=_positive_int, default=None, help="bars per section of --form")
-    p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling"],
-                   default=["unconditional", "infilling"], help="which tables (default both)")
+    p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling", "controls"],
+                   default=["unconditional", "infilling"], help="which tables (default unconditional and "
+                   "infilling; controls: how often --key, --density, --style and --range are obeyed)")
     p.add_argument("--seed", type=_seed, default=0)
     _add_device_arg(p)
     p.add_argument("--out", type=_path, default="melodiff-eval", help="folder for results.json, results.md, "
@@ -607,6 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_threads()  # before torch loads: threads for the cores free now (utils/threads.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

@@ -1,6 +1,8 @@
 """The studio page end to end in a real headless Chromium (Debian's ``chromium``, driven by Playwright through
 ``executable_path``; ``playwright install`` is never needed): generate, select bars on the piano roll, infill and see
-the kept bars unchanged; continue, bridge, upload, play, download, and errors shown on the page.
+the kept bars unchanged; continue, bridge, upload, play, download, and errors shown on the page; the notation of the
+selected melody (bars selected on it, MusicXML/ABC/SVG downloads, ABC copied), and an ABC tune pasted in, infilled
+and continued.
 
 Skipped, with the reason, only where no Chromium binary exists (``apt-get install chromium``) or Playwright is
 missing. Set MELODIFF_CHROMIUM to a browser binary to use another one, and MELODIFF_STUDIO_SCREENSHOT to a PNG path
@@ -103,7 +105,7 @@ def generate(page, bars: int, count: int) -> None:
 
 def notes_before(card, step: int) -> list[tuple[str, str, str]]:
     """(pitch, start, end) of a card's note rectangles that start before ``step``, as drawn."""
-    rects = card.locator(".note").evaluate_all(
+    rects = card.locator(".roll .note").evaluate_all(
         "els => els.map(e => [e.dataset.pitch, e.dataset.start, e.dataset.end])")
     return [tuple(r) for r in rects if int(r[1]) < step]
 
@@ -133,7 +135,7 @@ def test_generate_select_bars_and_infill(page) -> None:
     result = cards.first
     sync_api.expect(result.locator(".kept")).to_contain_text("every other bar is identical to the source ✓")
     assert result.locator(".label").inner_text().startswith("bars 3-4 infilled")
-    shade = result.locator(".regenerated")  # chunk 1 of the result: bars 3-4
+    shade = result.locator(".roll .regenerated")  # chunk 1 of the result: bars 3-4
     assert float(shade.get_attribute("x")) == 2 * bar_width and float(shade.get_attribute("width")) == 2 * bar_width
     assert notes_before(result, 32) == notes_before(page.locator(f"#melody-{source_id}"), 32)
 
@@ -207,7 +209,7 @@ def test_generate_in_a_form(page) -> None:
     page.fill("#temperature", "1")  # sampled decoding: equal sections come from the form, not from a greedy decoder
     generate(page, bars=16, count=1)
     card = page.locator(".melody").first
-    rects = card.locator(".note").evaluate_all("els => els.map(e => [+e.dataset.pitch, +e.dataset.start, "
+    rects = card.locator(".roll .note").evaluate_all("els => els.map(e => [+e.dataset.pitch, +e.dataset.start, "
                                                "+e.dataset.end])")
     section = 4 * 16  # steps
 
@@ -219,3 +221,67 @@ def test_generate_in_a_form(page) -> None:
     page.fill("#form", "ABC")
     page.click("#generate")
     sync_api.expect(page.locator("#error")).to_contain_text("form ABC: 3 sections of 8 bars last 24 bars, not 16")
+
+
+TUNE = "X:1\nT:The Scale Reel\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|edcB AGFE|D2F2 A2d2|d8|\n"
+
+
+def test_notation_downloads_and_a_pasted_abc_tune(page) -> None:
+    """Paste an ABC tune: its notation shows; bars clicked on the notation are selected on both views; the MusicXML,
+    ABC and SVG download; the ABC is copied; the tune is infilled and continued, the new bars coloured on the sheet."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#abc-paste summary")
+    page.fill("#abc-text", TUNE)
+    page.click("#abc-open")
+    card = page.locator(".melody").first
+    sync_api.expect(card.locator(".label")).to_contain_text("The Scale Reel")
+    sync_api.expect(page.locator("#status-text")).to_contain_text("read 1 melody from pasted ABC")
+    sheet = card.locator(".sheet")  # the selected melody is shown as notation
+    sync_api.expect(sheet.locator("g.measure")).to_have_count(4)
+    assert card.locator(".sheet-toggle").get_attribute("aria-pressed") == "true"
+
+    sheet.locator('g.measure[data-bar="2"]').click()
+    sheet.locator('g.measure[data-bar="3"]').click(modifiers=["Shift"])
+    sync_api.expect(page.locator("#selection-text")).to_contain_text("bars 3–4")
+    selected = sheet.locator("g.measure").evaluate_all("els => els.map(e => e.classList.contains('selected'))")
+    assert selected == [False, False, True, True]
+    assert card.locator(".roll .selection").get_attribute("visibility") == "visible"  # the piano roll agrees
+    shot = os.environ.get("MELODIFF_NOTATION_SCREENSHOT")
+    if shot:
+        page.screenshot(path=shot, full_page=True)
+
+    for kind, content in (("musicxml", b'<score-partwise version="4.0">'), ("abc", b"K:D"), ("svg", b"<svg")):
+        with page.expect_download() as download:
+            card.locator(f".download-{kind}").click()
+        assert download.value.suggested_filename.endswith(f".{kind}")
+        assert content in Path(download.value.path()).read_bytes()
+    card.locator(".copy-abc").click()
+    sync_api.expect(page.locator("#status-text")).to_contain_text("ABC copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("X:1\nT:pasted ABC") and "\nK:D\n" in copied
+
+    page.fill("#num-samples", "1")
+    page.select_option("#sampler", "ddim")
+    page.fill("#steps", "4")
+    page.click("#infill")
+    sync_api.expect(page.locator(".melody")).to_have_count(2)
+    infilled = page.locator(".melody").first
+    sync_api.expect(infilled.locator(".kept")).to_contain_text("✓")
+    sync_api.expect(infilled.locator(".sheet g.measure")).to_have_count(4)
+    marked = infilled.locator(".sheet g.measure").evaluate_all(
+        "els => els.map(e => e.classList.contains('regenerated'))")
+    assert marked == [False, False, True, True]
+
+    card.locator('.roll .bar-hit[data-bar="0"]').click()  # back to the pasted tune, on its piano roll
+    page.fill("#continue-bars", "2")
+    page.click("#continue")
+    sync_api.expect(page.locator(".melody")).to_have_count(3)
+    continued = page.locator(".melody").first
+    sync_api.expect(continued.locator(".sheet g.measure")).to_have_count(6)
+    sync_api.expect(continued.locator(".sheet g.measure.regenerated")).to_have_count(2)
+    continued.locator(".sheet-toggle").click()
+    sync_api.expect(continued.locator(".sheet-wrap")).to_be_hidden()
+
+    page.fill("#abc-text", "X:1\nK:Hm\nabc\n")
+    page.click("#abc-open")
+    sync_api.expect(page.locator("#error")).to_contain_text("pasted ABC: could not parse the score")

@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import multiprocessing as mp
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from tqdm import tqdm
 
-from melodiff.data.report import build_report, write_report
+from melodiff.data.report import MelodyTally, build_report, write_report
 from melodiff.errors import MelodiffError
 from melodiff.music.corpus import CorpusWork, corpus_works, parse_work, skip_reason
 from melodiff.music.extract import MIDI_SUFFIXES, SCORE_SUFFIXES, Extraction, extract_file, extract_score
 from melodiff.music.melody import Melody
-from melodiff.utils.io import atomic_write_bytes, atomic_write_text
+from melodiff.utils.io import atomic_open, atomic_write_text
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -116,34 +118,48 @@ def process_unit(args: tuple[str | CorpusWork, int]) -> dict:
     return record
 
 
-def _read_cache(path: Path, config_key: str) -> dict[str, dict]:
-    done: dict[str, dict] = {}
+def _scan_cache(path: Path, config_key: str) -> dict[str, int]:
+    """Unit id -> byte offset in ``path`` of its record parsed with this config (the last one written)."""
+    done: dict[str, int] = {}
     if not path.exists():
         return done
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a crash
-            continue
-        if rec.get("config") == config_key:
-            done[rec["unit"]] = rec
+    offset = 0
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:  # a line cut short by a crash
+                rec = None
+            if isinstance(rec, dict) and rec.get("config") == config_key and "unit" in rec:
+                done[rec["unit"]] = offset
+            offset += len(line)
     return done
 
 
-def run_units(units: list, config: PrepareConfig, cache_path: Path, workers: int, quiet: bool) -> list[dict]:
+def run_units(units: list, config: PrepareConfig, cache_path: Path, workers: int, quiet: bool) -> list[int]:
+    """Parse every unit the cache does not hold yet, appending its record to ``cache_path`` as it comes; returns
+    each unit's record offset in that file, in the order of ``units`` (the records stay on disk: :class:`Records`)."""
     config_key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
-    done = _read_cache(cache_path, config_key)
+    done = _scan_cache(cache_path, config_key)
     todo = [u for u in units if unit_id(u) not in done]
     if done:
         log.info("resuming: %d of %d work units already parsed", len(units) - len(todo), len(units))
-    with cache_path.open("a") as cache, tqdm(total=len(todo), desc="parsing", unit="piece", disable=quiet) as bar:
+    with cache_path.open("ab") as cache, tqdm(total=len(todo), desc="parsing", unit="piece", disable=quiet) as bar:
+        if cache.tell() and not _ends_with_newline(cache_path):
+            cache.write(b"\n")  # a line cut short by a crash stays a line of its own
         for rec in _imap(todo, config.min_bars, workers):
             rec["config"] = config_key
-            cache.write(json.dumps(rec) + "\n")
+            done[rec["unit"]] = cache.tell()
+            cache.write((json.dumps(rec) + "\n").encode())
             cache.flush()
-            done[rec["unit"]] = rec
             bar.update()
     return [done[unit_id(u)] for u in units]
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def _imap(todo: list, min_bars: int, workers: int) -> Iterator[dict]:
@@ -155,34 +171,81 @@ def _imap(todo: list, min_bars: int, workers: int) -> Iterator[dict]:
         yield from pool.imap_unordered(process_unit, args, chunksize=4)
 
 
+class Records:
+    """The parsed records of a run, read back one at a time from the cache file by byte offset (the last one read
+    is kept): assembling a corpus holds one record in memory, not all of them."""
+
+    def __init__(self, path: Path, offsets: list[int]) -> None:
+        self.offsets = offsets  # one per work unit, in the order of the units
+        self._file = path.open("rb")
+        self._last: tuple[int, dict] | None = None
+
+    def at(self, offset: int) -> dict:
+        if self._last is None or self._last[0] != offset:
+            self._file.seek(offset)
+            self._last = (offset, json.loads(self._file.readline()))
+        return self._last[1]
+
+    def __iter__(self) -> Iterator[dict]:
+        """Every unit's record, in the order of the units."""
+        return (self.at(offset) for offset in self.offsets)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 # ---- assembly ----------------------------------------------------------------------------------------------------
-def assemble(records: list[dict], config: PrepareConfig) -> tuple[np.ndarray, list[dict], Counter]:
-    """Flatten records into (events, melody index), de-duplicating identical melodies (first piece id wins)."""
-    pieces = sorted((p for r in records for p in r["pieces"]), key=lambda p: p["id"])
+def assemble(records: Records, config: PrepareConfig, events: BinaryIO, index: BinaryIO,
+             tally: MelodyTally) -> tuple[Counter, set[str]]:
+    """Stream the melodies of ``records`` in piece-id order into ``events`` (their int8 ids, concatenated) and
+    ``index`` (melodies.json: a JSON list of one record per melody), de-duplicating identical melodies (the first
+    piece id keeps it); each kept melody is added to ``tally``. Returns (the duplicates dropped, the ids of pieces
+    that kept a melody). Memory: a piece id per piece and a 16-byte digest per kept melody, not the melodies."""
+    keys = sorted((piece["id"], n, offset, k) for n, offset in enumerate(records.offsets)
+                  for k, piece in enumerate(records.at(offset)["pieces"]))  # n: ties keep the units' order
     seen: set[bytes] = set()
     dropped: Counter = Counter()
-    arrays, index, start = [], [], 0
-    for piece in pieces:
-        split = split_of(piece["id"], config)
-        for k, mel in enumerate(piece["melodies"]):
+    kept: set[str] = set()
+    start = 0
+    index.write(b"[")
+    for piece_id, _, offset, k in keys:
+        piece = records.at(offset)["pieces"][k]
+        split = split_of(piece_id, config)
+        for j, mel in enumerate(piece["melodies"]):
             ids = bytes.fromhex(mel["ids"])
-            if ids in seen:
+            digest = hashlib.blake2b(ids, digest_size=16).digest()
+            if digest in seen:
                 dropped["duplicate melody"] += 1
                 continue
-            seen.add(ids)
-            arr = np.frombuffer(ids, dtype=np.int8)
-            arrays.append(arr)
-            index.append({"id": f"{piece['id']}/{k}", "piece": piece["id"], "source": piece["id"].split("/")[0],
-                          "part": mel["part"], "meter": mel["meter"], "key": mel["key"], "split": split,
-                          "start": start, "length": int(arr.size)})
-            start += arr.size
-    events = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int8)
-    return events, index, dropped
+            seen.add(digest)
+            events.write(ids)
+            entry = {"id": f"{piece_id}/{j}", "piece": piece_id, "source": piece_id.split("/")[0],
+                     "part": mel["part"], "meter": mel["meter"], "key": mel["key"], "split": split,
+                     "start": start, "length": len(ids)}
+            index.write((",\n" if kept else "\n").encode() + json.dumps(entry, indent=0).encode())
+            tally.add(entry, np.frombuffer(ids, dtype=np.int8))
+            kept.add(piece_id)
+            start += len(ids)
+    index.write(b"\n]" if kept else b"]")  # byte for byte what json.dumps(all entries, indent=0) writes
+    return dropped, kept
+
+
+def _npy_header(length: int) -> bytes:
+    """The header np.save writes for an int8 array of ``length``. numpy pads it to one size for every length below
+    10^21, so it is written last, over a placeholder, once the length is known."""
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(0, dtype=np.int8))
+    header["shape"] = (length,)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue()
 
 
 def prepare(sources: list[str], out: str | Path, config: PrepareConfig | None = None, workers: int | None = None,
             quiet: bool = False) -> dict:
-    """Build a dataset from sources into ``out``; returns the report dict. Resumable through ``out/cache.jsonl``."""
+    """Build a dataset from sources into ``out``; returns the report dict. Resumable through ``out/cache.jsonl``.
+
+    Memory does not grow with the corpus: records go to the cache file as the parsers finish them and are streamed
+    from it into events.npy, melodies.json and the report's tallies (docs/SCALING.md)."""
     config = config or PrepareConfig()
     out = Path(out)
     units = expand_sources(sources)
@@ -190,32 +253,45 @@ def prepare(sources: list[str], out: str | Path, config: PrepareConfig | None = 
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    records = None
     try:
-        records = run_units(units, config, out / "cache.jsonl", workers or os.cpu_count() or 1, quiet)
-        if single_file and records[0]["error"]:
-            raise MelodiffError(records[0]["error"])
-        events, index, dup = assemble(records, config)
-        if not index:
-            where = f"{units[0]}: no melodies could be extracted" if single_file else "no melodies could be " \
-                "extracted from the sources"
-            raise MelodiffError(f"{where} ({_why_nothing(records)})")
+        offsets = run_units(units, config, out / "cache.jsonl", workers or os.cpu_count() or 1, quiet)
+        records = Records(out / "cache.jsonl", offsets)
+        if single_file and records.at(offsets[0])["error"]:
+            raise MelodiffError(records.at(offsets[0])["error"])
+        tally = MelodyTally()
+        with atomic_open(out / "events.npy") as events, atomic_open(out / "melodies.json") as index:
+            placeholder = _npy_header(0)
+            events.write(placeholder)
+            duplicates, kept = assemble(records, config, events, index, tally)
+            if not kept:
+                where = f"{units[0]}: no melodies could be extracted" if single_file else "no melodies could be " \
+                    "extracted from the sources"
+                raise MelodiffError(f"{where} ({_why_nothing(records)})")
+            header = _npy_header(tally.steps)
+            if len(header) != len(placeholder):
+                raise RuntimeError(f"the .npy header of {tally.steps} steps is not {len(placeholder)} bytes long")
+            events.seek(0)
+            events.write(header)
+            report = build_report(sources, records, kept, tally, duplicates, time.perf_counter() - t0)
     except MelodiffError:
+        if records is not None:
+            records.close()
+            records = None
         if created:  # leave no half-made dataset folder behind (an interrupt keeps the cache to resume from)
             (out / "cache.jsonl").unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 out.rmdir()
         raise
-    seconds = time.perf_counter() - t0
-    report = build_report(sources, records, index, events, dup, seconds)
-    buf = _npy_bytes(events)
-    atomic_write_bytes(out / "events.npy", buf)
-    atomic_write_text(out / "melodies.json", json.dumps(index, indent=0))
+    finally:
+        if records is not None:
+            records.close()
     atomic_write_text(out / "prepare.json", json.dumps({"sources": sources, "config": asdict(config)}, indent=2))
     write_report(report, out)
     return report
 
 
-def _why_nothing(records: list[dict]) -> str:
+def _why_nothing(records: Iterable[dict]) -> str:
     """The commonest reasons no melody was kept, for a one-line error."""
     reasons: Counter = Counter()
     for rec in records:
@@ -225,14 +301,6 @@ def _why_nothing(records: list[dict]) -> str:
         for piece in rec["pieces"]:
             reasons.update(piece["dropped"])
     return "; ".join(f"{k}: {v}" for k, v in reasons.most_common(4) if v) or "no notes found"
-
-
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    return buf.getvalue()
 
 
 def load_melodies(data_dir: str | Path, split: str | None = None) -> tuple[list[Melody], list[dict]]:

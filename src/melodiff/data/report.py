@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from array import array
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -25,49 +27,98 @@ def _length_histogram(bars: np.ndarray) -> dict[str, int]:
     return hist
 
 
-def build_report(sources: list[str], records: list[dict], index: list[dict], events: np.ndarray, duplicates: Counter,
-                 seconds: float) -> dict:
+class MelodyTally:
+    """The report's numbers about the kept melodies, added one melody at a time (data/prepare.py streams them):
+    16 bytes per melody (its length and notes per bar) and a pitch histogram, not the melodies or their notes."""
+
+    def __init__(self) -> None:
+        self.lengths = array("q")  # steps
+        self.notes_per_bar = array("d")
+        self.pitch_counts = np.zeros(128, dtype=np.int64)
+        self.per_split: Counter = Counter()
+        self.per_source: Counter = Counter()
+        self.steps = 0
+
+    @property
+    def melodies(self) -> int:
+        return len(self.lengths)
+
+    def add(self, record: dict, ids: np.ndarray) -> None:
+        """One kept melody: its melodies.json ``record`` and its event ``ids``."""
+        notes = Melody(ids).to_notes()
+        self.lengths.append(record["length"])
+        self.notes_per_bar.append(len(notes) / (record["length"] / STEPS_PER_BAR))
+        self.pitch_counts += np.bincount(np.array([n.pitch for n in notes], dtype=np.int64), minlength=128)
+        self.per_split[record["split"]] += 1
+        self.per_source[record["source"]] += 1
+        self.steps += record["length"]
+
+
+def percentile_of_counts(counts: np.ndarray, q: float) -> float:
+    """np.percentile(values, q) (linear interpolation, numpy's arithmetic) of the integers whose histogram is
+    ``counts`` (counts[v] = how often v occurs), without building the values."""
+    n = int(counts.sum())
+    virtual = (n - 1) * np.true_divide(q, 100)
+    below = int(np.floor(virtual))
+    above = min(below + 1, n - 1)
+    cumulative = np.cumsum(counts)
+    a, b = (np.int64(np.searchsorted(cumulative, i, side="right")) for i in (below, above))
+    gamma = np.float64(virtual - below)
+    diff = b - a
+    return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+
+
+def build_report(sources: list[str], records: Iterable[dict], kept_pieces: set[str], tally: MelodyTally,
+                 duplicates: Counter, seconds: float) -> dict:
+    """The report of a run: ``records`` (every work unit's, in the order of the units; read once), the pieces that
+    kept a melody, the kept melodies' ``tally`` and the duplicates dropped."""
     dropped: Counter = Counter()
     errors: Counter = Counter()
-    onsets = off_grid = 0
+    onsets = off_grid = work_units = skipped = parse_errors = pieces = 0
+    failed, empty = [], []
     for rec in records:
+        work_units += 1
+        pieces += len(rec["pieces"])
         if rec.get("skipped"):
             dropped[rec["skipped"]] += 1
+            skipped += 1
         if rec["error"]:
             errors[error_reason(rec)] += 1
+            parse_errors += 1
+            failed.append({"file": _unit_name(rec), "error": error_reason(rec)})
         for p in rec["pieces"]:
             dropped.update(p["dropped"])
             onsets += p["onsets"]
             off_grid += p["off_grid"]
+        without = without_melodies(rec, kept_pieces)
+        if without is not None:
+            empty.append(without)
     dropped.update(duplicates)
-    bars = np.array([r["length"] / STEPS_PER_BAR for r in index])
-    notes = [Melody(events[r["start"]:r["start"] + r["length"]]).to_notes() for r in index]
-    pitches = np.array([n.pitch for ns in notes for n in ns])
-    notes_per_bar = np.array([len(ns) / b for ns, b in zip(notes, bars, strict=True)])
-    per_split = Counter(r["split"] for r in index)
-    per_source = Counter(r["source"] for r in index)
+    bars = np.frombuffer(tally.lengths, dtype=np.int64) / STEPS_PER_BAR
+    notes_per_bar = np.frombuffer(tally.notes_per_bar, dtype=np.float64)
+    pitches = np.flatnonzero(tally.pitch_counts)
     return {
         "sources": sources,
-        "work_units": len(records),
-        "work_units_skipped_by_metadata": sum(1 for r in records if r.get("skipped")),
-        "parse_errors": sum(1 for r in records if r["error"]),
+        "work_units": work_units,
+        "work_units_skipped_by_metadata": skipped,
+        "parse_errors": parse_errors,
         "parse_error_reasons": dict(errors.most_common()),
-        "failed_files": [{"file": _unit_name(r), "error": error_reason(r)} for r in records if r["error"]],
-        "files_without_melodies": files_without_melodies(records, index),
-        "pieces_parsed": sum(len(r["pieces"]) for r in records),
-        "melodies": len(index),
-        "melodies_per_split": {s: per_split.get(s, 0) for s in ("train", "validation", "test")},
-        "melodies_per_source": dict(per_source.most_common()),
+        "failed_files": failed,
+        "files_without_melodies": empty,
+        "pieces_parsed": pieces,
+        "melodies": tally.melodies,
+        "melodies_per_split": {s: tally.per_split.get(s, 0) for s in ("train", "validation", "test")},
+        "melodies_per_source": dict(tally.per_source.most_common()),
         "dropped": dict(dropped.most_common()),
         "bars_total": float(bars.sum()),
-        "two_bar_chunks": int(sum(r["length"] // (2 * STEPS_PER_BAR) for r in index)),
+        "two_bar_chunks": int(sum(n // (2 * STEPS_PER_BAR) for n in tally.lengths)),
         "bars_median": float(np.median(bars)),
         "melodies_at_least_bars": {str(k): int((bars >= k).sum()) for k in (16, 32, 64)},
         "length_histogram_bars": _length_histogram(bars),
         "notes_per_bar_mean": float(notes_per_bar.mean()),
         "pitch_min": int(pitches.min()),
         "pitch_max": int(pitches.max()),
-        "pitch_p1_p99": [int(np.percentile(pitches, 1)), int(np.percentile(pitches, 99))],
+        "pitch_p1_p99": [int(percentile_of_counts(tally.pitch_counts, q)) for q in (1, 99)],
         "onsets_off_16th_grid_fraction": off_grid / max(onsets, 1),
         "seconds": round(seconds, 1),
     }
@@ -82,20 +133,17 @@ def error_reason(record: dict) -> str:
     return record["error"].removeprefix(_unit_name(record)).removeprefix(": ") or "parse error"
 
 
-def files_without_melodies(records: list[dict], index: list[dict]) -> list[dict]:
-    """Every work unit that was read but gave no melody to the dataset, with why (dropped reasons and counts)."""
-    kept = {r["piece"] for r in index}
-    out = []
-    for rec in records:
-        if rec["error"] or any(p["id"] in kept for p in rec["pieces"]):
-            continue
-        reasons: Counter = Counter({rec["skipped"]: 1} if rec.get("skipped") else {})
-        for p in rec["pieces"]:
-            reasons.update(p["dropped"])
-            if p["melodies"]:
-                reasons["duplicate melody"] += len(p["melodies"])
-        out.append({"file": _unit_name(rec), "reasons": dict(reasons.most_common()) or {"no notes": 1}})
-    return out
+def without_melodies(record: dict, kept_pieces: set[str]) -> dict | None:
+    """A work unit that was read but gave no melody to the dataset, with why (dropped reasons and counts); None for
+    a unit that failed or kept a melody."""
+    if record["error"] or any(p["id"] in kept_pieces for p in record["pieces"]):
+        return None
+    reasons: Counter = Counter({record["skipped"]: 1} if record.get("skipped") else {})
+    for p in record["pieces"]:
+        reasons.update(p["dropped"])
+        if p["melodies"]:
+            reasons["duplicate melody"] += len(p["melodies"])
+    return {"file": _unit_name(record), "reasons": dict(reasons.most_common()) or {"no notes": 1}}
 
 
 def _listing(title: str, rows: list[str], total: int) -> list[str]:

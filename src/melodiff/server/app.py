@@ -36,6 +36,7 @@ from melodiff.server.schemas import (
     MAX_BARS,
     MAX_TOTAL_BARS,
     MELODY_ID,
+    AbcRequest,
     BridgeRequest,
     ContinueRequest,
     GenerateRequest,
@@ -54,6 +55,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_WAIT_SECONDS = 30.0
 MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around an upload
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+MUSICXML = "application/vnd.recordare.musicxml+xml"
 
 Tempo = Annotated[float, Query(gt=20, le=300, description="quarter notes per minute")]
 Program = Annotated[int, Query(ge=0, le=127, description="General MIDI program (0 = piano)")]
@@ -330,6 +332,41 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         return Response(data, media_type="audio/wav",
                         headers={"Content-Disposition": f'inline; filename="melodiff-{melody_id[:8]}.wav"'})
 
+    async def sheet(melody_id: str, tempo: float) -> tuple[str, str, str]:
+        item = studio.melody(melody_id)
+        return await run_in_threadpool(_with(studio.file_work, media.sheet), item.melody, item.label, tempo)
+
+    @app.get("/api/melodies/{melody_id}/musicxml", tags=["notation"], response_class=Response,
+             responses={200: {"content": {MUSICXML: {}}}})
+    async def musicxml(melody_id: Annotated[str, MELODY_ID_PATH], tempo: Tempo = 120.0) -> Response:
+        """The melody as MusicXML 4 (a download): key signature from its key, notes spelled in it (docs/NOTATION.md)."""
+        text = (await sheet(melody_id, tempo))[0]
+        return Response(text, media_type=MUSICXML, headers=_attachment(melody_id, "musicxml"))
+
+    @app.get("/api/melodies/{melody_id}/abc", tags=["notation"], response_class=Response,
+             responses={200: {"content": {"text/vnd.abc": {}}}})
+    async def abc(melody_id: Annotated[str, MELODY_ID_PATH], tempo: Tempo = 120.0) -> Response:
+        """The melody as an ABC 2.1 tune (text; a download)."""
+        text = (await sheet(melody_id, tempo))[1]
+        return Response(text, media_type="text/vnd.abc; charset=utf-8", headers=_attachment(melody_id, "abc"))
+
+    @app.get("/api/melodies/{melody_id}/svg", tags=["notation"], response_class=Response,
+             responses={200: {"content": {"image/svg+xml": {}}}})
+    async def svg(melody_id: Annotated[str, MELODY_ID_PATH], tempo: Tempo = 120.0) -> Response:
+        """The melody engraved as sheet music (Verovio SVG, one page; bar *i* is the *i*-th ``g.measure``)."""
+        text = (await sheet(melody_id, tempo))[2]
+        headers = {"Content-Disposition": f'inline; filename="melodiff-{melody_id[:8]}.svg"',
+                   "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+        return Response(text, media_type="image/svg+xml", headers=headers)
+
+    @app.post("/api/melodies/abc", response_model=UploadOut, tags=["notation"])
+    async def paste_abc(request: AbcRequest) -> UploadOut:
+        """ABC text pasted in (a tune or a book of tunes): its 4/4 melodies are read as an uploaded .abc file's are,
+        stored and returned. Text that is not ABC or holds no 4/4 melody: 422 with one line."""
+        found, message = await run_in_threadpool(_with(studio.file_work, media.read_abc_text), request.text,
+                                                 MAX_TOTAL_BARS * STEPS_PER_BAR)
+        return UploadOut(melodies=[studio.melodies.add(m, label).out() for m, label in found], message=message)
+
     return app
 
 
@@ -361,6 +398,10 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
 def _check_total(steps: int) -> None:
     if steps > MAX_TOTAL_BARS * STEPS_PER_BAR:
         raise HTTPException(422, f"the result would have {steps // STEPS_PER_BAR} bars; the limit is {MAX_TOTAL_BARS}")
+
+
+def _attachment(melody_id: str, suffix: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="melodiff-{melody_id[:8]}.{suffix}"'}
 
 
 def _size(num_bytes: int) -> str:

@@ -1,10 +1,12 @@
-"""Melodies the studio holds, and their files: uploads in (MIDI, MusicXML, ABC, kern), MIDI and WAV out.
+"""Melodies the studio holds, and their files: uploads and pasted ABC in (MIDI, MusicXML, ABC, kern); MIDI, WAV,
+MusicXML, ABC and engraved SVG out.
 
 Clients never name server paths: an upload's bytes are written to a fresh temporary folder under a fixed name (only
 the suffix comes from the client's file name, and only from a fixed list), read, and deleted."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import threading
 import uuid
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from melodiff.errors import MelodiffError
+from melodiff.music import notation
 from melodiff.music.extract import MIDI_SUFFIXES, SCORE_SUFFIXES, extract_file
 from melodiff.music.melody import STEPS_PER_BAR, Melody
 from melodiff.music.midi_io import (
@@ -93,16 +96,18 @@ def sniff_suffix(filename: str, data: bytes) -> str:
     raise NotMusic(f"{display_name(filename)} is not a music file melodiff reads (MIDI, MusicXML, ABC or kern)")
 
 
-def read_upload(filename: str, data: bytes, max_steps: int) -> tuple[list[tuple[Melody, str]], str]:
+def read_upload(filename: str, data: bytes, max_steps: int, suffix: str | None = None,
+                name: str | None = None) -> tuple[list[tuple[Melody, str]], str]:
     """An uploaded file's melodies as [(melody, label)] and a message saying what was read and what was cut.
 
     MIDI: its first non-drum track, as ``melodiff infill tune.mid`` reads it. Scores: melodiff's extraction (4/4-like
     meters, one melody per part, split at whole bars of rest; see docs/DATA.md). Melodies longer than ``max_steps``
-    are cut to that length."""
+    are cut to that length. ``suffix`` (e.g. ".abc") overrides the file type found from the name and the bytes;
+    ``name`` is what messages and labels call the file (default: the file name)."""
+    name = name or display_name(filename)
     if not data:
-        raise MelodiffError(f"{display_name(filename)} is empty")
-    suffix = sniff_suffix(filename, data)
-    name = display_name(filename)
+        raise MelodiffError(f"{name} is empty")
+    suffix = suffix or sniff_suffix(filename, data)
     with tempfile.TemporaryDirectory(prefix="melodiff-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
@@ -135,6 +140,20 @@ def read_upload(filename: str, data: bytes, max_steps: int) -> tuple[list[tuple[
     return found, "; ".join(notes)
 
 
+def read_abc_text(text: str, max_steps: int) -> tuple[list[tuple[Melody, str]], str]:
+    """The melodies of ABC text pasted into the studio, read as an uploaded .abc file is (:func:`read_upload`); labelled
+    with the tune's title (its first T: line). Text that is not ABC or has no 4/4 melody: a one-line MelodiffError."""
+    if "K:" not in text:
+        raise MelodiffError("the pasted text is not an ABC tune: it has no K: (key) line")
+    title = next((line[2:].strip() for line in text.splitlines() if line.startswith("T:") and line[2:].strip()), "")
+    name = "pasted ABC" + (f" “{' '.join(title.split())[:60]}”" if title else "")
+    try:
+        return read_upload("pasted.abc", text.encode("utf-8"), max_steps, suffix=".abc", name=name)
+    except MelodiffError as exc:
+        message = " ".join(str(exc).split())  # music21's messages may span lines
+        raise MelodiffError(message if len(message) <= 300 else message[:297] + "...") from None
+
+
 def display_name(filename: str) -> str:
     """A client's file name, for messages only: its last component, printable, at most 80 characters."""
     name = Path((filename or "upload").replace("\\", "/")).name or "upload"
@@ -144,6 +163,14 @@ def display_name(filename: str) -> str:
 # ---- downloads ---------------------------------------------------------------------------------------------------
 def midi_bytes(melody: Melody, tempo_qpm: float, program: int) -> bytes:
     return melody_to_score(melody, tempo_qpm, program).dumps_midi()
+
+
+@functools.lru_cache(maxsize=32)
+def sheet(melody: Melody, title: str, tempo_qpm: float) -> tuple[str, str, str]:
+    """(MusicXML, ABC, the first engraved SVG page) of a melody in its Krumhansl-Kessler key (music/notation.py);
+    remembered for the last 32 melodies and tempos asked for. Raises NotationError (422) for what cannot be written."""
+    musicxml = notation.to_musicxml(melody, title, None, tempo_qpm)
+    return musicxml, notation.to_abc(melody, title, None, tempo_qpm), notation.engrave(musicxml)[0]
 
 
 def wav_bytes(melody: Melody, tempo_qpm: float, program: int) -> bytes:

@@ -18,6 +18,7 @@ MAX_BARS = 64  # bars one request may add (generate: the length; continue / brid
 MAX_TOTAL_BARS = 128  # the longest melody a request may produce or take as input (uploads are cut to this)
 MAX_SAMPLES = 8  # variations per request (the library allows more: a request should be quick)
 MELODY_ID = r"^[0-9a-f]{32}$"
+MAX_ABC_CHARS = 200_000  # pasted ABC text (a tune is a few hundred characters; a book of tunes a few hundred KB)
 
 MelodyId = Annotated[str, Field(pattern=MELODY_ID, description="a melody id returned by this server")]
 
@@ -74,6 +75,11 @@ class BridgeRequest(SamplingRequest):
     first_id: MelodyId
     second_id: MelodyId
     bars: int = Field(4, ge=1, le=MAX_BARS, description="new bars between the two melodies")
+
+
+class AbcRequest(_Request):
+    text: str = Field(min_length=1, max_length=MAX_ABC_CHARS, description="an ABC tune (or a book of tunes) as text: "
+                      "X:, M:, L: and K: headers, then the notes")
 
 
 class NoteOut(BaseModel):

@@ -46,6 +46,23 @@ function postJSON(path, payload) {
   return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
 }
 
+// GETs a text file (SVG, ABC); an error answer's JSON detail becomes the error's message.
+async function fetchText(path) {
+  let response;
+  try {
+    response = await fetch(path);
+  } catch (err) {
+    throw new Error("the server did not answer (is `melodiff serve` still running?)");
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = JSON.parse(text).detail || detail; } catch (err) { /* not JSON: keep the status text */ }
+    throw new Error(`${detail} (HTTP ${response.status})`);
+  }
+  return text;
+}
+
 function samplingFields() {
   const steps = $("steps").value.trim();
   return {
@@ -106,6 +123,7 @@ function setBusy(busy) {
   document.body.classList.toggle("busy", busy);
   $("generate").disabled = busy;
   $("upload").disabled = busy;
+  $("abc-open").disabled = busy;
   updateEditPanel();
 }
 
@@ -205,12 +223,126 @@ function addMelody(melody) {
   midi.download = `melodiff-${melody.id.slice(0, 8)}.mid`;
   midi.href = audioURL(melody.id, "midi");
   midi.addEventListener("click", () => { midi.href = audioURL(melody.id, "midi"); });
-  actions.append(play, audio, midi);
-  card.append(header, wrap, actions);
+  const sheetWrap = document.createElement("div");
+  sheetWrap.className = "sheet-wrap";
+  sheetWrap.hidden = true;
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "sheet-toggle";
+  toggle.textContent = "♪ Notation";
+  toggle.setAttribute("aria-pressed", "false");
+  toggle.addEventListener("click", () => {
+    const show = sheetWrap.hidden;
+    card.dataset.sheetClosed = show ? "" : "yes"; // a sheet closed by hand stays closed when its bars are clicked
+    showSheet(melody.id, show);
+  });
+  const downloads = [["musicxml", "⬇ MusicXML"], ["abc", "⬇ ABC"], ["svg", "⬇ SVG"]].map(([kind, text]) => {
+    const link = document.createElement("a");
+    link.className = `download-${kind}`;
+    link.textContent = text;
+    link.download = `melodiff-${melody.id.slice(0, 8)}.${kind}`;
+    link.href = notationURL(melody.id, kind);
+    link.addEventListener("click", () => { link.href = notationURL(melody.id, kind); });
+    return link;
+  });
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.className = "copy-abc";
+  copy.textContent = "Copy ABC";
+  copy.addEventListener("click", () => copyABC(melody.id, actions));
+  actions.append(play, audio, midi, toggle, ...downloads, copy);
+  card.append(header, wrap, sheetWrap, actions);
   const kept = keptCheck(melody);
   if (kept) card.appendChild(kept);
   $("melodies").prepend(card);
   refreshTargets();
+}
+
+// ---- notation -------------------------------------------------------------------------------------------------------
+function notationURL(id, kind) {
+  return `/api/melodies/${id}/${kind}?tempo=${Number($("tempo").value) || 120}`;
+}
+
+// Shows (or hides) a melody's engraved sheet under its piano roll, fetched once per tempo. The server's SVG (Verovio)
+// is parsed, stripped of anything active and put inline, so that its bars (g.measure, in order) can be coloured and
+// clicked like the piano roll's.
+async function showSheet(id, show = true) {
+  const card = $(`melody-${id}`);
+  if (!card) return;
+  const wrap = card.querySelector(".sheet-wrap");
+  wrap.hidden = !show;
+  card.querySelector(".sheet-toggle").setAttribute("aria-pressed", String(show));
+  const url = notationURL(id, "svg");
+  if (!show || wrap.dataset.url === url) return;
+  wrap.dataset.url = url;
+  wrap.replaceChildren(document.createTextNode("engraving…"));
+  try {
+    const text = await fetchText(url);
+    const root = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+    if (root.namespaceURI !== SVG_NS || root.localName !== "svg") throw new Error("the server sent no SVG");
+    for (const el of root.querySelectorAll("script, foreignObject, a")) el.remove();
+    for (const el of [root, ...root.querySelectorAll("*")]) {
+      for (const attr of [...el.attributes]) if (/^on/i.test(attr.name)) el.removeAttribute(attr.name);
+    }
+    const sheet = document.importNode(root, true);
+    sheet.classList.add("sheet");
+    sheet.setAttribute("role", "img");
+    const melody = state.melodies.get(id);
+    const [a, b] = melody.regenerated || [0, 0];
+    sheet.querySelectorAll("g.measure").forEach((measure, bar) => {
+      measure.dataset.bar = bar;
+      if (bar * STEPS_PER_BAR >= a && bar * STEPS_PER_BAR < b) measure.classList.add("regenerated");
+      measure.addEventListener("mousedown", (event) => {
+        event.preventDefault();
+        selectBars(id, bar, event.shiftKey);
+        state.dragging = true;
+      });
+      measure.addEventListener("mouseenter", () => {
+        if (state.dragging && state.active === id) selectBars(id, bar, true);
+      });
+    });
+    sheet.setAttribute("aria-label", `sheet music, ${sheet.querySelectorAll("g.measure").length} bars`);
+    wrap.replaceChildren(sheet);
+    for (const measure of sheet.querySelectorAll("g.measure")) { // a bar is clickable between its notes too
+      const box = measure.getBBox();
+      measure.prepend(svg("rect", { class: "measure-hit", x: box.x, y: box.y, width: box.width, height: box.height,
+        fill: "transparent", style: "stroke: none" })); // inline: Verovio's own style strokes every rect
+    }
+    drawSelection();
+  } catch (err) {
+    delete wrap.dataset.url;
+    wrap.replaceChildren();
+    wrap.hidden = true;
+    card.querySelector(".sheet-toggle").setAttribute("aria-pressed", "false");
+    showError(`notation: ${err.message}`);
+  }
+}
+
+async function copyABC(id, actions) {
+  clearError();
+  let text;
+  try {
+    text = await fetchText(notationURL(id, "abc"));
+  } catch (err) {
+    showError(`ABC: ${err.message}`);
+    return;
+  }
+  try {
+    await navigator.clipboard.writeText(text);
+    showProgress(1, "ABC copied to the clipboard");
+  } catch (err) { // no clipboard access (a page served to another machine over plain HTTP): show it to copy by hand
+    let area = actions.querySelector(".abc-text");
+    if (!area) {
+      area = document.createElement("textarea");
+      area.className = "abc-text";
+      area.readOnly = true;
+      area.rows = 6;
+      actions.appendChild(area);
+    }
+    area.value = text;
+    area.select();
+    showProgress(1, "the browser does not allow copying here: the ABC is selected below, copy it with Ctrl+C");
+  }
 }
 
 function playMelody(id, card, audio) {
@@ -260,6 +392,8 @@ function selectMelody(id) {
   for (const card of document.querySelectorAll(".melody")) card.classList.toggle("active", card.dataset.id === id);
   drawSelection();
   refreshTargets();
+  const card = $(`melody-${id}`);
+  if (card && !card.dataset.sheetClosed) showSheet(id); // the selected melody is shown as notation too
 }
 
 function selectBars(id, bar, extend) {
@@ -271,16 +405,21 @@ function selectBars(id, bar, extend) {
 
 function drawSelection() {
   for (const rect of document.querySelectorAll(".roll .selection")) rect.setAttribute("visibility", "hidden");
+  for (const bar of document.querySelectorAll(".sheet g.measure.selected")) bar.classList.remove("selected");
   const melody = state.melodies.get(state.active);
   const sel = state.selection;
   if (melody && sel) {
+    for (const bar of document.querySelectorAll(`#melody-${melody.id} .sheet g.measure`)) {
+      if (Number(bar.dataset.bar) >= sel.start && Number(bar.dataset.bar) < sel.end) bar.classList.add("selected");
+    }
     const rect = document.querySelector(`#melody-${melody.id} .selection`);
     const barWidth = Number(rect.ownerSVGElement.dataset.barWidth);
     rect.setAttribute("x", sel.start * barWidth);
     rect.setAttribute("width", (sel.end - sel.start) * barWidth);
     rect.setAttribute("visibility", "visible");
   }
-  const text = !melody ? "Click a bar on a piano roll to select it; shift-click or drag to select several."
+  const text = !melody ? "Click a bar on a piano roll or in the notation to select it; shift-click or drag to select "
+    + "several."
     : sel ? `Selected: bars ${sel.start + 1}–${sel.end} of “${melody.label}”`
       : `Selected: “${melody.label}” (click bars to choose some to infill)`;
   $("selection-text").textContent = text;
@@ -350,6 +489,25 @@ async function uploadFile(event) {
   }
 }
 
+async function pasteABC(event) {
+  event.preventDefault();
+  const text = $("abc-text").value;
+  if (!text.trim() || state.busy) return;
+  clearError();
+  setBusy(true);
+  showProgress(0, "reading the ABC…");
+  try {
+    const result = await postJSON("/api/melodies/abc", { text });
+    for (const melody of result.melodies) addMelody(melody);
+    selectMelody(result.melodies[0].id);
+    showProgress(1, result.message);
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    setBusy(false);
+  }
+}
+
 function wire() {
   $("generate-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -357,6 +515,12 @@ function wire() {
       form: $("form").value.trim() || "auto" });
   });
   $("upload-form").addEventListener("submit", uploadFile);
+  $("abc-form").addEventListener("submit", pasteABC);
+  $("tempo").addEventListener("change", () => { // the sheets' tempo marks follow the tempo
+    for (const wrap of document.querySelectorAll(".sheet-wrap:not([hidden])")) {
+      showSheet(wrap.closest(".melody").dataset.id);
+    }
+  });
   $("dice").addEventListener("click", () => { $("seed").value = Math.floor(Math.random() * 1e6); });
   $("infill").addEventListener("click", () => runJob("/api/infill", { ...samplingFields(), melody_id: state.active,
     start_bar: state.selection.start, end_bar: state.selection.end }));
