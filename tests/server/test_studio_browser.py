@@ -16,13 +16,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from melodiff.music.melody import Melody
 from melodiff.music.midi_io import melody_to_score
+from melodiff.pipeline import Pipeline
 from melodiff.server import create_app
+from test_contexts import context_pipeline
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright: pip install "
                                "playwright (no `playwright install`: they use the system's Chromium)")
@@ -40,8 +43,9 @@ def chromium_binary() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def server_url(pipeline) -> Iterator[str]:
+@contextmanager
+def serving(pipeline: Pipeline) -> Iterator[str]:
+    """The studio over ``pipeline`` on a free loopback port, in a thread; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -53,9 +57,24 @@ def server_url(pipeline) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the studio server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server_url(pipeline: Pipeline) -> Iterator[str]:
+    with serving(pipeline) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def context_url() -> Iterator[str]:
+    """A studio over a tiny untrained context model (all four controls; styles music21:a and music21:b)."""
+    with serving(context_pipeline()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +90,10 @@ def browser() -> Iterator:
         browser.close()
 
 
-@pytest.fixture
-def page(browser, server_url: str) -> Iterator:
+@contextmanager
+def open_page(browser, url: str) -> Iterator:
+    """A fresh page on the studio at ``url``, once it says it is ready; fails on any page error or console error
+    other than the expected error answers."""
     context = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -85,11 +106,25 @@ def page(browser, server_url: str) -> Iterator:
             errors.append(f"{msg.text} ({msg.location.get('url')})")
 
     page.on("console", console)
-    page.goto(server_url)
+    page.goto(url)
     sync_api.expect(page.locator("#health")).to_contain_text("ready")
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     assert errors == [], errors
+
+
+@pytest.fixture
+def page(browser, server_url: str) -> Iterator:
+    with open_page(browser, server_url) as page:
+        yield page
+
+
+@pytest.fixture
+def context_page(browser, context_url: str) -> Iterator:
+    with open_page(browser, context_url) as page:
+        yield page
 
 
 def generate(page, bars: int, count: int) -> None:
@@ -285,3 +320,69 @@ def test_notation_downloads_and_a_pasted_abc_tune(page) -> None:
     page.fill("#abc-text", "X:1\nK:Hm\nabc\n")
     page.click("#abc-open")
     sync_api.expect(page.locator("#error")).to_contain_text("pasted ABC: could not parse the score")
+
+
+def drawn_notes(card) -> list[tuple[int, int, int]]:
+    """(pitch, start, end) of every note rectangle on a card's piano roll."""
+    return [tuple(r) for r in card.locator(".roll .note").evaluate_all(
+        "els => els.map(e => [+e.dataset.pitch, +e.dataset.start, +e.dataset.end])")]
+
+
+def posted(request) -> dict:
+    return request.value.post_data_json
+
+
+def test_controls_a_model_without_contexts_takes(page) -> None:
+    """Only the range is offered (key, density and style disabled, saying why) and it is sent and obeyed."""
+    sync_api.expect(page.locator("#health")).to_contain_text("controls: range")
+    for name in ("key", "density", "style"):
+        assert page.locator(f"#{name}").is_disabled()
+        assert "this model takes no" in page.locator(f"label:has(#{name})").get_attribute("title")
+    assert page.locator("#range").is_enabled()
+    assert "D4-B5" in page.locator("label:has(#range)").get_attribute("title")
+    page.fill("#range", "C5-C6")
+    page.fill("#temperature", "1")
+    with page.expect_request(lambda r: r.url.endswith("/api/generate")) as request:
+        generate(page, bars=4, count=2)
+    assert posted(request)["range"] == "C5-C6" and not {"key", "density", "style"} & set(posted(request))
+    for card in page.locator(".melody").all():
+        notes = drawn_notes(card)
+        assert notes and all(72 <= p <= 84 for p, _, _ in notes)
+
+
+def test_generate_and_infill_with_controls(context_page) -> None:
+    """A context model's page: key, range, density and a style picked by its short name go with generate, all but
+    the key with infill; every note drawn lies in the range; a bad range is the server's one line in red."""
+    page = context_page
+    sync_api.expect(page.locator("#health")).to_contain_text("controls: key, range, density, style")
+    assert page.locator("#style option").all_inner_texts() == ["any", "a", "b"]
+    page.fill("#key", "Em")
+    page.fill("#range", "D4-B5")
+    page.fill("#density", "4")
+    page.select_option("#style", label="a")
+    page.fill("#temperature", "1")
+    with page.expect_request(lambda r: r.url.endswith("/api/generate")) as request:
+        generate(page, bars=4, count=1)
+    assert {k: posted(request)[k] for k in ("key", "range", "density", "style")} == {
+        "key": "Em", "range": "D4-B5", "density": 4, "style": "music21:a"}
+    card = page.locator(".melody").first
+    assert card.locator(".label").inner_text().endswith("(key Em, range D4-B5, density 4, style music21:a)")
+    notes = drawn_notes(card)
+    assert notes and all(62 <= p <= 83 for p, _, _ in notes)
+
+    page.select_option("#style", label="b")
+    card.locator('.bar-hit[data-bar="0"]').click()
+    card.locator('.bar-hit[data-bar="1"]').click(modifiers=["Shift"])
+    with page.expect_request(lambda r: r.url.endswith("/api/infill")) as request:
+        page.click("#infill")
+    assert posted(request)["style"] == "music21:b" and posted(request)["range"] == "D4-B5"
+    assert "key" not in posted(request)  # infill keeps the melody's key
+    sync_api.expect(page.locator(".melody")).to_have_count(2)
+    infilled = page.locator(".melody").first
+    sync_api.expect(infilled.locator(".kept")).to_contain_text("✓")
+    new = [p for p, start, _ in drawn_notes(infilled) if start < 32]
+    assert new and all(62 <= p <= 83 for p in new)
+
+    page.fill("#range", "D4-Z9")
+    page.click("#generate")
+    sync_api.expect(page.locator("#error")).to_contain_text("unknown pitch 'Z9'")

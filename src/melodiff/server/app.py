@@ -25,6 +25,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from melodiff import __version__
 from melodiff.errors import MelodiffError
+from melodiff.music.controls import Controls
 from melodiff.music.form import written_length
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR
 from melodiff.music.midi_io import fluidsynth_available
@@ -39,6 +40,7 @@ from melodiff.server.schemas import (
     AbcRequest,
     BridgeRequest,
     ContinueRequest,
+    ControlledRequest,
     GenerateRequest,
     HealthOut,
     InfillRequest,
@@ -46,7 +48,7 @@ from melodiff.server.schemas import (
     JobStatus,
     Limits,
     MelodyOut,
-    SamplingRequest,
+    ModelOut,
     UploadOut,
 )
 
@@ -203,21 +205,32 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
                          samplers=[s.value for s in Sampler], running=studio.jobs.count(JobStatus.RUNNING),
                          queued=studio.jobs.count(JobStatus.QUEUED), fluidsynth=fluidsynth_available(), limits=limits)
 
+    @app.get("/api/model", response_model=ModelOut, tags=["studio"])
+    async def model() -> ModelOut:
+        """The model's window, the controls it takes and the styles it knows (loads the model on first use)."""
+        pipeline = await run_in_threadpool(studio.pipeline)
+        controls = list(pipeline.controls)
+        styles = list(pipeline.contexts["styles"]) if "style" in controls else []
+        return ModelOut(window_bars=pipeline.window_chunks * BARS_PER_CHUNK, controls=controls, styles=styles)
+
     # ---- sampling jobs -----------------------------------------------------------------------------------------
-    async def submit(kind: str, request: SamplingRequest, work: Callable[[Pipeline, Job], list]) -> JSONResponse:
+    async def submit(kind: str, request: ControlledRequest,
+                     work: Callable[[Pipeline, Job, Controls], list]) -> JSONResponse:
         request.options()  # a bad combination (resampling with dpm-solver) is a 422 now, not a failed job later
         pipeline = await run_in_threadpool(studio.pipeline)
         if request.sampler is not Sampler.DDPM and request.steps is not None and request.steps > studio.max_steps():
             raise HTTPException(422, f"steps: at most {studio.max_steps()} for this model, got {request.steps}")
+        controls = request.controls()  # an unreadable key or range: 422
+        pipeline.draw_tunes(1, 0, controls)  # a control this model does not take, or a style it does not know: 422
         try:
-            job = studio.jobs.submit(kind, lambda job: work(pipeline, job))
+            job = studio.jobs.submit(kind, lambda job: work(pipeline, job, controls))
         except QueueFull as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
         return JSONResponse(studio.job_out(job).model_dump(mode="json"), status_code=202)
 
     @app.post("/api/generate", status_code=202, response_model=JobOut, tags=["sampling"])
     async def generate(request: GenerateRequest) -> JSONResponse:
-        """Unconditional melodies of ``bars`` bars, in ``form``."""
+        """Melodies of ``bars`` bars, in ``form``, with the key, range, density and style asked for."""
         pipeline = await run_in_threadpool(studio.pipeline)
         bars = request.bars or written_length(request.form, request.section_bars)
         if bars is not None and bars > MAX_BARS:
@@ -225,10 +238,10 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         bars = bars or pipeline.window_chunks * BARS_PER_CHUNK
         pipeline.form_sources(request.form, bars, request.section_bars, 1)  # a form that does not fit: 422 now
 
-        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+        def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
             melodies = pipeline.generate(bars, request.num_samples, request.seed, request.options(), job.report,
-                                         request.form, request.section_bars)
-            return [studio.melodies.add(m, f"generated, seed {request.seed}, #{i + 1}")
+                                         request.form, request.section_bars, controls=controls)
+            return [studio.melodies.add(m, f"generated, seed {request.seed}, #{i + 1}{_asked(request)}")
                     for i, m in enumerate(melodies)]
 
         return await submit("generate", request, work)
@@ -243,11 +256,12 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         first, last = request.start_bar // BARS_PER_CHUNK, math.ceil(request.end_bar / BARS_PER_CHUNK)
         span = (first * CHUNK_STEPS, last * CHUNK_STEPS)
 
-        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+        def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
             melodies = pipeline.infill(source.melody, request.start_bar, request.end_bar, request.num_samples,
-                                       request.seed, request.options(), job.report)
+                                       request.seed, request.options(), job.report, controls=controls)
             label = f"bars {first * BARS_PER_CHUNK + 1}-{last * BARS_PER_CHUNK} infilled"
-            return [studio.melodies.add(m, f"{label}, #{i + 1}", span, [source.id]) for i, m in enumerate(melodies)]
+            return [studio.melodies.add(m, f"{label}, #{i + 1}{_asked(request)}", span, [source.id])
+                    for i, m in enumerate(melodies)]
 
         return await submit("infill", request, work)
 
@@ -259,10 +273,11 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         total = have + math.ceil(request.bars / BARS_PER_CHUNK) * CHUNK_STEPS
         _check_total(total)
 
-        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+        def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
             melodies = pipeline.continue_melody(source.melody, request.bars, request.num_samples, request.seed,
-                                                request.options(), job.report)
-            return [studio.melodies.add(m, f"continued by {request.bars} bars, #{i + 1}", (have, total), [source.id])
+                                                request.options(), job.report, controls=controls)
+            label = f"continued by {request.bars} bars"
+            return [studio.melodies.add(m, f"{label}, #{i + 1}{_asked(request)}", (have, total), [source.id])
                     for i, m in enumerate(melodies)]
 
         return await submit("continue", request, work)
@@ -275,10 +290,10 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         end = start + math.ceil(request.bars / BARS_PER_CHUNK) * CHUNK_STEPS
         _check_total(end + len(second.melody.padded()))
 
-        def work(pipeline: Pipeline, job: Job) -> list[media.StoredMelody]:
+        def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
             melodies = pipeline.bridge(first.melody, second.melody, request.bars, request.num_samples,
-                                       request.seed, request.options(), job.report)
-            return [studio.melodies.add(m, f"bridged over {request.bars} bars, #{i + 1}", (start, end),
+                                       request.seed, request.options(), job.report, controls=controls)
+            return [studio.melodies.add(m, f"bridged over {request.bars} bars, #{i + 1}{_asked(request)}", (start, end),
                                         [first.id, second.id]) for i, m in enumerate(melodies)]
 
         return await submit("bridge", request, work)
@@ -398,6 +413,14 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
 def _check_total(steps: int) -> None:
     if steps > MAX_TOTAL_BARS * STEPS_PER_BAR:
         raise HTTPException(422, f"the result would have {steps // STEPS_PER_BAR} bars; the limit is {MAX_TOTAL_BARS}")
+
+
+def _asked(request: ControlledRequest) -> str:
+    """The controls a request asked for, as written, for a melody's label: " (key Em, range D4-B5)" or ""."""
+    asked = [(name, getattr(request, name, None)) for name in ("key", "range", "density", "style")]
+    words = [f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}" for name, value in asked
+             if value is not None]
+    return f" ({', '.join(words)})" if words else ""
 
 
 def _attachment(melody_id: str, suffix: str) -> dict[str, str]:

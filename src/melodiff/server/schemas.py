@@ -9,7 +9,9 @@ from enum import Enum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from melodiff.music.controls import MAX_DENSITY, Controls
 from melodiff.music.form import AUTO, MAX_SECTIONS
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import MAX_RESAMPLE, MAX_SAMPLING_STEPS, MAX_TEMPERATURE, Sampler, SamplingOptions
@@ -19,6 +21,7 @@ MAX_TOTAL_BARS = 128  # the longest melody a request may produce or take as inpu
 MAX_SAMPLES = 8  # variations per request (the library allows more: a request should be quick)
 MELODY_ID = r"^[0-9a-f]{32}$"
 MAX_ABC_CHARS = 200_000  # pasted ABC text (a tune is a few hundred characters; a book of tunes a few hundred KB)
+MAX_CONTROL_CHARS = 64  # a key, range or style name as written ("F# minor", "D4-B5", "music21:oneills1850")
 
 MelodyId = Annotated[str, Field(pattern=MELODY_ID, description="a melody id returned by this server")]
 
@@ -44,7 +47,31 @@ class SamplingRequest(_Request):
         return SamplingOptions(self.sampler, self.steps, self.temperature, self.resample)
 
 
-class GenerateRequest(SamplingRequest):
+class ControlledRequest(SamplingRequest):
+    """The controls music made around a given melody takes (music/controls.py); its key is the given melody's."""
+
+    range: str | None = Field(None, max_length=MAX_CONTROL_CHARS, description="pitch range LOW-HIGH as note names "
+                              "(D4-B5; C4 = 60) or MIDI numbers (62-83); the new notes are moved by octaves into it")
+    density: float | None = Field(None, ge=1.0, le=MAX_DENSITY, description="note onsets per bar (1..16; "
+                                  "context models only)")
+    style: str | None = Field(None, max_length=MAX_CONTROL_CHARS, description="a style the model knows "
+                              "(GET /api/model: 'music21:oneills1850', or the part after the colon; context models "
+                              "only)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key(cls, data: object) -> object:
+        if isinstance(data, dict) and "key" in data and "key" not in cls.model_fields:  # a clearer line than "extra"
+            raise PydanticCustomError("key_kept", "key: infill, continue and bridge keep the given melody's key "
+                                      "(transpose the melody instead)")
+        return data
+
+    def controls(self) -> Controls:
+        """The library's controls (MelodiffError, a 422, for a range or key it cannot read)."""
+        return Controls.parse(None, self.range, self.density, self.style)
+
+
+class GenerateRequest(ControlledRequest):
     bars: int | None = Field(None, ge=1, le=MAX_BARS, description="length in bars (default: a written form's "
                              "length, else the model's window)")
     form: str = Field(AUTO, max_length=MAX_SECTIONS * 2 + 16, description="sections as letters (AABB, AA'BA: equal "
@@ -52,9 +79,14 @@ class GenerateRequest(SamplingRequest):
                       "random training melody that long) or 'none' (free sampling)")
     section_bars: int | None = Field(None, ge=2, le=MAX_BARS, description="bars per section of a written form "
                                      "(default: the length divided among the sections, else 8)")
+    key: str | None = Field(None, max_length=MAX_CONTROL_CHARS, description="the key: Em, F#m, Bb, D minor "
+                            "(context models only; default: drawn from the training tunes)")
+
+    def controls(self) -> Controls:
+        return Controls.parse(self.key, self.range, self.density, self.style)
 
 
-class InfillRequest(SamplingRequest):
+class InfillRequest(ControlledRequest):
     melody_id: MelodyId
     start_bar: int = Field(ge=0, lt=MAX_TOTAL_BARS, description="first bar to regenerate (0-based)")
     end_bar: int = Field(ge=1, le=MAX_TOTAL_BARS, description="bar after the last one to regenerate")
@@ -66,12 +98,12 @@ class InfillRequest(SamplingRequest):
         return self
 
 
-class ContinueRequest(SamplingRequest):
+class ContinueRequest(ControlledRequest):
     melody_id: MelodyId
     bars: int = Field(8, ge=1, le=MAX_BARS, description="bars to add")
 
 
-class BridgeRequest(SamplingRequest):
+class BridgeRequest(ControlledRequest):
     first_id: MelodyId
     second_id: MelodyId
     bars: int = Field(4, ge=1, le=MAX_BARS, description="new bars between the two melodies")
@@ -130,6 +162,14 @@ class Limits(BaseModel):
     max_upload_bytes: int
     max_concurrent: int
     max_queued: int
+
+
+class ModelOut(BaseModel):
+    window_bars: int = Field(description="bars the model samples at once (longer pieces are made window by window)")
+    controls: list[str] = Field(description="the controls the model takes: range always; key, density and style "
+                                "for a context model")
+    styles: list[str] = Field(description="the style names it knows (collections such as 'music21:oneills1850'); "
+                              "empty when it takes no style")
 
 
 class HealthOut(BaseModel):

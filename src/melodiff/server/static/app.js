@@ -19,6 +19,15 @@ const state = {
   dragging: false,
   busy: false,
   limits: null,
+  model: null, // GET /api/model: the model's window, the controls it takes and the styles it knows
+};
+const CONTROLS = { // the musician's controls: input id (= API field) -> its tooltip
+  key: "the key, e.g. Em, F#m, Bb, D minor; empty: drawn from the training tunes. Generate only: infill, "
+    + "continue and bridge keep the melody's key",
+  range: "lowest-highest pitch, e.g. D4-B5 (C4 = 60) or 62-83: the new notes are moved by octaves into it; "
+    + "empty: any",
+  density: "note onsets per bar, 1 to 16; empty: free",
+  style: "the training collection to write like; any: drawn from the training tunes",
 };
 
 // ---- talking to the server ------------------------------------------------------------------------------------------
@@ -72,6 +81,34 @@ function samplingFields() {
     steps: steps === "" ? null : Number(steps),
     temperature: Number($("temperature").value),
   };
+}
+
+// The controls asked for (those set and that the model takes), as API fields; the key only for generate.
+function controlFields(withKey) {
+  const fields = {};
+  for (const name of Object.keys(CONTROLS)) {
+    const value = $(name).value.trim();
+    if ((name === "key" && !withKey) || $(name).disabled || value === "") continue;
+    fields[name] = name === "density" ? Number(value) : value;
+  }
+  return fields;
+}
+
+// Shows only the controls the model takes (the others disabled, saying why) and offers its styles.
+function showControls(model) {
+  for (const [name, help] of Object.entries(CONTROLS)) {
+    const takes = model.controls.includes(name);
+    const label = $(name).closest("label");
+    $(name).disabled = !takes;
+    label.classList.toggle("off", !takes);
+    label.title = takes ? help : `this model takes no ${name} control (it was trained without tune contexts)`;
+    $(name).title = label.title;
+  }
+  const select = $("style");
+  select.replaceChildren(new Option("any", "", true, true));
+  for (const style of model.styles) { // "music21:oneills1850" is shown as "oneills1850"
+    select.appendChild(new Option(style.includes(":") ? style.slice(style.indexOf(":") + 1) : style, style));
+  }
 }
 
 // Runs a sampling request as a job: posts it, polls until done, shows progress, adds the results.
@@ -511,7 +548,7 @@ async function pasteABC(event) {
 function wire() {
   $("generate-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    runJob("/api/generate", { ...samplingFields(), bars: Number($("bars").value),
+    runJob("/api/generate", { ...samplingFields(), ...controlFields(true), bars: Number($("bars").value),
       form: $("form").value.trim() || "auto" });
   });
   $("upload-form").addEventListener("submit", uploadFile);
@@ -522,11 +559,11 @@ function wire() {
     }
   });
   $("dice").addEventListener("click", () => { $("seed").value = Math.floor(Math.random() * 1e6); });
-  $("infill").addEventListener("click", () => runJob("/api/infill", { ...samplingFields(), melody_id: state.active,
-    start_bar: state.selection.start, end_bar: state.selection.end }));
+  $("infill").addEventListener("click", () => runJob("/api/infill", { ...samplingFields(), ...controlFields(false),
+    melody_id: state.active, start_bar: state.selection.start, end_bar: state.selection.end }));
   $("continue").addEventListener("click", () => runJob("/api/continue", { ...samplingFields(),
-    melody_id: state.active, bars: Number($("continue-bars").value) }));
-  $("bridge").addEventListener("click", () => runJob("/api/bridge", { ...samplingFields(),
+    ...controlFields(false), melody_id: state.active, bars: Number($("continue-bars").value) }));
+  $("bridge").addEventListener("click", () => runJob("/api/bridge", { ...samplingFields(), ...controlFields(false),
     first_id: state.active, second_id: $("bridge-target").value, bars: Number($("bridge-bars").value) }));
   $("bridge-target").addEventListener("change", updateEditPanel);
   $("sel-start").addEventListener("change", selectionFromInputs);
@@ -535,19 +572,30 @@ function wire() {
 }
 
 async function checkHealth() {
+  let health;
   try {
-    const health = await api("/api/health");
-    state.limits = health.limits;
-    $("bars").max = health.limits.max_bars;
-    $("num-samples").max = health.limits.max_samples;
-    $("steps").max = health.limits.max_steps;
-    if (health.window_bars) $("bars").value = Math.min(health.window_bars, 8);
-    $("health").textContent = `ready · model window ${health.window_bars ?? "?"} bars · audio: `
-      + (health.fluidsynth ? "FluidSynth" : "built-in synthesiser");
+    health = await api("/api/health");
   } catch (err) {
     $("health").textContent = "server not reachable";
     showError(err.message);
+    return;
   }
+  state.limits = health.limits;
+  $("bars").max = health.limits.max_bars;
+  $("num-samples").max = health.limits.max_samples;
+  $("steps").max = health.limits.max_steps;
+  $("health").textContent = "loading the model…";
+  try {
+    state.model = await api("/api/model"); // loads the model if the server has not yet
+  } catch (err) {
+    $("health").textContent = "the model did not load";
+    showError(err.message);
+    return;
+  }
+  $("bars").value = Math.min(state.model.window_bars, 8);
+  showControls(state.model);
+  $("health").textContent = `ready · model window ${state.model.window_bars} bars · controls: `
+    + `${state.model.controls.join(", ")} · audio: ${health.fluidsynth ? "FluidSynth" : "built-in synthesiser"}`;
 }
 
 wire();
