@@ -276,8 +276,9 @@ class Evaluator:
         length = length or p.window_chunks
         options = SamplingOptions(sampler=sampler, steps=steps)
         bars = length * BARS_PER_CHUNK
-        if "key" not in p.controls:
-            log.warning("the model takes no key, density or style controls: only the range is evaluated")
+        missing = [name for name in ("density", "style") if name not in p.controls]
+        if missing:
+            log.warning("the model takes no %s control: not evaluated", " or ".join(missing))
 
         def run(name: str, settings: list[Controls]) -> tuple[list[Melody], list[Controls], EvalRow]:
             per = max(num_samples // len(settings), 1)
@@ -289,13 +290,14 @@ class Evaluator:
             row = self._score("controls", name, melodies, None, time.perf_counter() - t0)
             return melodies, asked, row
 
-        if "key" in p.controls:
-            melodies, asked, row = run(f"key ({len(CONTROL_KEYS)} keys)",
-                                       [Controls.parse(key=k) for k in CONTROL_KEYS])
-            row.scores["obeyed"] = key_accuracy(melodies, [c.key for c in asked])
+        melodies, asked, row = run(f"key ({len(CONTROL_KEYS)} keys)", [Controls.parse(key=k) for k in CONTROL_KEYS])
+        row.scores["obeyed"] = key_accuracy(melodies, [c.key for c in asked])
+        row.scores["tonic_obeyed"] = key_accuracy(melodies, [c.key for c in asked], tonic_only=True)
+        if "density" in p.controls:
             melodies, asked, row = run("density " + " / ".join(f"{d:g}" for d in CONTROL_DENSITIES),
                                        [Controls(density=d) for d in CONTROL_DENSITIES])
             row.scores["obeyed"], row.scores["density_error"] = density_obeyed(melodies, [c.density for c in asked])
+        if "style" in p.controls:
             styles = list(p.contexts["styles"])
             index = {s: i for i, s in enumerate(styles)}
             classifier = StyleClassifier(self.train, [index.get(s, -1) for s in train_styles], len(styles),
@@ -388,8 +390,8 @@ def structure_table(rows: list[EvalRow], task: Task) -> str:
 
 
 CONTROLS_NOTE = ("Obeyed (metrics/controls.py): key — share of pieces whose Krumhansl-Kessler key is the one asked "
-                 "for; density — share within ±20 % of the note onsets per bar asked for (and the mean relative "
-                 "error); style — share of 8-bar phrases a nearest-collection classifier fitted on the training "
+                 "for (and whose tonic is); density — share within ±20 % of the note onsets per bar asked for (and "
+                 "the mean relative error); style — share of 8-bar phrases a nearest-collection classifier fitted on the training "
                  "tunes assigns to the style asked for (chance, and its accuracy on the real test tunes); range — "
                  "share of notes inside. The framewise scores are against the training melodies, as unconditional.")
 
@@ -403,7 +405,8 @@ def controls_table(rows: list[EvalRow]) -> str:
             continue
         s = r.scores
         reference = (f"chance {s['chance']:.2f}, test tunes {s['reference']:.2f}" if "chance" in s else
-                     f"mean error {s['density_error']:.2f}" if "density_error" in s else "—")
+                     f"mean error {s['density_error']:.2f}" if "density_error" in s else
+                     f"tonic {s['tonic_obeyed']:.3f}" if "tonic_obeyed" in s else "—")
         lines.append(f"| {r.name} | {s.get('obeyed', math.nan):.3f} | {reference} | "
                      f"{s['pitch_consistency']:.3f} / {s['pitch_variance']:.3f} | "
                      f"{s['duration_consistency']:.3f} / {s['duration_variance']:.3f} | "

@@ -32,7 +32,7 @@ from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
 from melodiff.music.controls import Controls, fit_range
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
-from melodiff.music.keys import shift_to_c, transposed_near
+from melodiff.music.keys import moved_to_tonic, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -126,10 +126,10 @@ class Pipeline:
 
     @property
     def controls(self) -> tuple[str, ...]:
-        """The controls this model takes: range always; key, density and style when it is a key-normalised context
-        model."""
+        """The controls this model takes: key and range always (the key's tonic by moving the finished piece, its mode
+        only when the model is told it); density and style when it is a key-normalised context model."""
         told = self.denoiser.config.context and self.normalizer.in_c and self.contexts is not None
-        return ("key", "range", "density", "style") if told else ("range",)
+        return ("key", "range", "density", "style") if told else ("key", "range")
 
     def _fixed_fields(self, controls: Controls | None) -> dict[str, int]:
         """The tune-context fields ``controls`` fix; MelodiffError for a control this model does not take."""
@@ -142,7 +142,7 @@ class Pipeline:
             raise MelodiffError(f"this model takes no {', '.join(missing)} control (it was trained without tune "
                                 f"contexts); its controls: {', '.join(self.controls)}")
         fixed = {}
-        if controls.key is not None:
+        if controls.key is not None and self.contexts is not None:
             fixed["tonic"], fixed["minor"] = controls.key[0], int(controls.key[1])
         if controls.density is not None:
             fixed["density"] = density_class(controls.density)
@@ -254,7 +254,10 @@ class Pipeline:
         tunes = self.draw_tunes(num_samples, seed, controls)
         _, melodies = self.sample_melodies(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
                                            sources, progress, tunes)
-        return _in_range([Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies], controls)
+        melodies = [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies]
+        if controls and controls.key is not None:  # the tonic asked for, whatever the model made (music/keys.py)
+            melodies = [moved_to_tonic(m, controls.key[0]) for m in melodies]
+        return _in_range(melodies, controls)
 
     def form_sources(self, form: str | None, num_bars: int, section_bars: int | None, num_samples: int,
                      seed: int = 0) -> torch.Tensor | None:

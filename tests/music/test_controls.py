@@ -94,8 +94,8 @@ def test_a_model_without_contexts_takes_only_the_range() -> None:
     from tiny_model import untrained_pipeline
 
     pipe = untrained_pipeline()
-    assert pipe.controls == ("range",)
-    with pytest.raises(MelodiffError, match=r"no key, style control.*its controls: range"):
+    assert pipe.controls == ("key", "range")
+    with pytest.raises(MelodiffError, match=r"no style control.*its controls: key, range"):
         pipe.generate(4, controls=Controls(key=(0, False), style="a"))
     melodies = pipe.generate(4, 2, options=SamplingOptions("ddim", 2, 1.0), controls=Controls(pitch_range=(60, 72)))
     assert all(60 <= n.pitch <= 72 for m in melodies for n in m.to_notes())

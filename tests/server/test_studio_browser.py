@@ -333,9 +333,9 @@ def posted(request) -> dict:
 
 
 def test_controls_a_model_without_contexts_takes(page) -> None:
-    """Only the range is offered (key, density and style disabled, saying why) and it is sent and obeyed."""
-    sync_api.expect(page.locator("#health")).to_contain_text("controls: range")
-    for name in ("key", "density", "style"):
+    """Only the key and range are offered (density and style disabled, saying why); the range is sent and obeyed."""
+    sync_api.expect(page.locator("#health")).to_contain_text("controls: key, range")
+    for name in ("density", "style"):
         assert page.locator(f"#{name}").is_disabled()
         assert "this model takes no" in page.locator(f"label:has(#{name})").get_attribute("title")
     assert page.locator("#range").is_enabled()

@@ -22,9 +22,11 @@ from melodiff.music.melody import Melody
 DENSITY_TOLERANCE = 0.2
 
 
-def key_accuracy(melodies: Sequence[Melody], keys: Sequence[tuple[int, bool]]) -> float:
-    """Share of ``melodies`` whose found key is the corresponding one of ``keys``."""
-    return float(np.mean([melody_key(m) == (k[0], bool(k[1])) for m, k in zip(melodies, keys, strict=True)]))
+def key_accuracy(melodies: Sequence[Melody], keys: Sequence[tuple[int, bool]], tonic_only: bool = False) -> float:
+    """Share of ``melodies`` whose found key (or only its tonic) is the corresponding one of ``keys``."""
+    found = [melody_key(m) or (None, None) for m in melodies]
+    return float(np.mean([f[0] == k[0] and (tonic_only or f[1] == bool(k[1]))
+                          for f, k in zip(found, keys, strict=True)]))
 
 
 def range_share(melodies: Sequence[Melody], low: int, high: int) -> float:

@@ -43,6 +43,13 @@ def shift_to_c(tonic: int) -> int:
     return shift - 12 if shift > 5 else shift
 
 
+def moved_to_tonic(melody: Melody, tonic: int) -> Melody:
+    """``melody`` moved by the shortest way (−6..+5 semitones) that makes its Krumhansl-Kessler tonic ``tonic``
+    (unchanged without notes)."""
+    key = melody_key(melody)
+    return melody if key is None else transposed_near(melody, shift_to_c((key[0] - tonic) % 12))
+
+
 def transposed_near(melody: Melody, semitones: int) -> Melody:
     """``melody`` moved by ``semitones``, or by an octave less or more where that leaves the pitch range
     (MIDI 21..108); unchanged if none fits (a melody spanning almost the whole range)."""
