@@ -59,7 +59,7 @@ cpu1 200 0 50 450 0 0 0 0 0 0
 intr 12345
 """
 STAT_AFTER = """cpu  305 0 100 910 0 0 0 0 0 0
-cpu0 100 0 50 460 0 0 0 0 0 0
+cpu0 100 8 50 462 0 0 0 0 0 0
 cpu1 204 0 51 450 0 0 0 0 0 0
 """
 
@@ -67,7 +67,7 @@ cpu1 204 0 51 450 0 0 0 0 0 0
 def test_busy_cores_from_proc_stat() -> None:
     before, after = cpu_times(STAT_BEFORE), cpu_times(STAT_AFTER)
     assert before == {0: (150, 600), 1: (250, 700)}
-    assert busy_share(before, after, None) == pytest.approx(1.0)  # cpu0 idle, cpu1 busy all 5 ticks
+    assert busy_share(before, after, None) == pytest.approx(1.0)  # cpu0 idle or niced, cpu1 busy all 5 ticks
     assert busy_share(before, after, [0]) == 0.0  # only the CPUs this process may use count
     assert busy_share(before, after, [1, 7]) == pytest.approx(1.0)
 

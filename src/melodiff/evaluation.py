@@ -391,9 +391,10 @@ def structure_table(rows: list[EvalRow], task: Task) -> str:
 
 CONTROLS_NOTE = ("Obeyed (metrics/controls.py): key — share of pieces whose Krumhansl-Kessler key is the one asked "
                  "for (and whose tonic is); density — share within ±20 % of the note onsets per bar asked for (and "
-                 "the mean relative error); style — share of 8-bar phrases a nearest-collection classifier fitted on the training "
-                 "tunes assigns to the style asked for (chance, and its accuracy on the real test tunes); range — "
-                 "share of notes inside. The framewise scores are against the training melodies, as unconditional.")
+                 "the mean relative error); style — share of 8-bar phrases a nearest-collection classifier fitted "
+                 "on the training tunes assigns to the style asked for (chance, and its accuracy on the real test "
+                 "tunes); range — share of notes inside. The framewise scores are against the training melodies, "
+                 "as unconditional.")
 
 
 def controls_table(rows: list[EvalRow]) -> str:

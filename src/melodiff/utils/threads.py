@@ -4,8 +4,9 @@ On a machine where other programs keep cores busy, torch's default (one thread p
 operation wait for its slowest thread, the one that shares a core with someone else: a small job gets slower with
 more threads. So a process takes the cores that are free now: ``cores - busy``, at least 1, where ``cores`` is what
 this process may run on (CPU affinity and a cgroup CPU quota) and ``busy`` the cores other programs used in the last
-``SAMPLE_SECONDS`` (Linux: /proc/stat; elsewhere the 1-minute load average). Idle OpenMP threads sleep instead of
-spinning (``OMP_WAIT_POLICY=PASSIVE``), so they take no cycles from the programs beside them.
+``SAMPLE_SECONDS`` (Linux: /proc/stat, niced programs not counted as they yield; elsewhere the 1-minute load
+average). Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``), so they take no cycles from
+the programs beside them.
 
 Overrides: ``MELODIFF_THREADS=N`` (exactly N threads); an ``OMP_NUM_THREADS`` set by the user is kept as it is
 (torchrun sets 1 per rank); an ``OMP_WAIT_POLICY`` set by the user is kept. Benchmarks: benchmarks/busy_core.py,
@@ -97,8 +98,9 @@ def usable_cores() -> int:
 
 
 def cpu_times(text: str) -> dict[int, tuple[int, int]]:
-    """/proc/stat's text -> {cpu number: (busy ticks, all ticks)}; busy = user, nice, system, irq, softirq, steal
-    (guest time is inside user); idle and iowait are not busy."""
+    """/proc/stat's text -> {cpu number: (busy ticks, all ticks)}; busy = user, system, irq, softirq, steal (guest
+    time is inside user). Not busy: idle, iowait, and nice: a niced program yields its core to ours (a nice-19 one
+    keeps about 1.5 % of it)."""
     out = {}
     for line in text.splitlines():
         name, *fields = line.split()
@@ -108,9 +110,9 @@ def cpu_times(text: str) -> dict[int, tuple[int, int]]:
             cpu, ticks = int(name[3:]), [int(f) for f in fields[:8]]
         except ValueError:
             continue
-        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+        yielding = ticks[1] + ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # nice, idle, iowait
         total = sum(ticks)
-        out[cpu] = (total - idle, total)
+        out[cpu] = (total - yielding, total)
     return out
 
 
