@@ -79,11 +79,13 @@ def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
 
 
 def _cmd_encode(args: argparse.Namespace) -> None:
+    from melodiff.device import resolve_device
     from melodiff.loading import load_vae, read_config
     from melodiff.vae.encode import encode_dataset
 
     dims = read_config(args.vae, "vae").get("trim_dims")  # set by `import-magenta --paper-dims`
-    data = encode_dataset(load_vae(args.vae), args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims,
+    vae = load_vae(args.vae).to(resolve_device(args.device))
+    data = encode_dataset(vae, args.data, seed=args.seed, threshold=args.sigma_threshold, dims=dims,
                           scaling=args.scaling, use_mean=args.use_mean, in_c=args.in_c)
     data.save(args.out)
     if not args.quiet:
@@ -635,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="standard: unit variance (default); minmax: [-1, 1] as the paper (docs/DEVIATIONS.md)")
     p.add_argument("--use-mean", action="store_true", help="encode each chunk as the encoder mean instead of a "
                    "sampled z (the paper's choice, default); the model remembers which")
+    _add_device_arg(p)
     p.add_argument("--in-c", action="store_true", help="move every melody to C (its Krumhansl-Kessler tonic) before "
                    "encoding: a key-normalised prior; generated pieces are moved to a key of the training tunes "
                    "(docs/DEVIATIONS.md)")

@@ -51,6 +51,7 @@ from melodiff.server.schemas import (
     ModelOut,
     UploadOut,
 )
+from melodiff.utils.threads import configure_threads
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -391,6 +392,7 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
     interrupted."""
     import uvicorn
 
+    configure_threads()  # the thread count for the cores free now (utils/threads.py; the CLI's main() did it too)
     if not 0 < port < 65536:
         raise MelodiffError(f"port must be in 1..65535, got {port}")
     pipeline = Pipeline.from_pretrained(model).to(device)

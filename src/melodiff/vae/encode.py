@@ -26,7 +26,9 @@ def encode_chunks(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 1024, 
     generator = torch.Generator().manual_seed(seed)
     zs, mus, sigmas = [], [], []
     for i in range(0, len(chunks), batch_size):
-        z, mu, sigma = model.encode(torch.as_tensor(chunks[i:i + batch_size]), generator)
+        device = next(model.parameters()).device
+        z, mu, sigma = (t.cpu() for t in model.encode(torch.as_tensor(chunks[i:i + batch_size]).to(device),
+                                                       generator))
         zs.append(z if sample else mu)
         mus.append(mu)
         sigmas.append(sigma)
