@@ -515,15 +515,19 @@ async function uploadFile(event) {
   try {
     const form = new FormData();
     form.append("file", file);
-    const result = await api("/api/melodies", { method: "POST", body: form });
-    for (const melody of result.melodies) addMelody(melody);
-    selectMelody(result.melodies[0].id);
-    showProgress(1, result.message);
+    showRead(await api("/api/melodies", { method: "POST", body: form }));
   } catch (err) {
     showError(err.message);
   } finally {
     setBusy(false);
   }
+}
+
+function showRead(result) {
+  // melodies read from an upload or a pasted ABC tune: added, the first selected
+  for (const melody of result.melodies) addMelody(melody);
+  selectMelody(result.melodies[0].id);
+  showProgress(1, result.message);
 }
 
 async function pasteABC(event) {
@@ -534,10 +538,7 @@ async function pasteABC(event) {
   setBusy(true);
   showProgress(0, "reading the ABC…");
   try {
-    const result = await postJSON("/api/melodies/abc", { text });
-    for (const melody of result.melodies) addMelody(melody);
-    selectMelody(result.melodies[0].id);
-    showProgress(1, result.message);
+    showRead(await postJSON("/api/melodies/abc", { text }));
   } catch (err) {
     showError(err.message);
   } finally {
