@@ -466,10 +466,11 @@ def _controls(args: argparse.Namespace, key: bool = True):
 
 def _add_control_args(p: argparse.ArgumentParser, key: bool = True) -> None:
     if key:
-        p.add_argument("--key", default=None, help="the piece's key: tonic and mode, e.g. C, F#, Bb, Em, F#m, "
-                       "'D minor' (default: drawn from the training tunes)")
+        p.add_argument("--key", default=None, help="the piece's key, e.g. C, F#, Bb, Em, F#m, 'D minor': its tonic "
+                       "always (the finished piece is moved there), its mode with a model trained with tune contexts "
+                       "(default: the key the model writes in)")
     p.add_argument("--range", default=None, metavar="LOW-HIGH", help="every new note inside this range: note names "
-                   "or MIDI numbers, e.g. D4-B5 (tin whistle) or 62-83; at least a fifth")
+                   "or MIDI numbers, e.g. D5-B6 (a D whistle) or 62-83; at least a fifth")
     p.add_argument("--density", type=_positive_float, default=None, metavar="N",
                    help="average note onsets per bar, 1..16 (default: drawn from the training tunes)")
     p.add_argument("--style", default=None, help="a collection the model was trained on, e.g. oneills1850 (Irish), "
