@@ -60,3 +60,17 @@ def test_examples_are_independent(model: TransformerDenoiser) -> None:
     x, level = inputs()
     whole = model(x, level)
     assert torch.allclose(model(x[1:2], level[1:2]), whole[1:2], atol=1e-5)
+
+
+def test_noise_in_the_trunk_tells_attention_the_noise_level() -> None:
+    config = replace(CONFIG, noise_in_trunk=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = TransformerDenoiser(config)
+    assert model.noise_to_trunk is not None and TransformerDenoiser(CONFIG).noise_to_trunk is None
+    x, _ = inputs(batch=1)
+    seen = []
+    model.trunk.blocks.register_forward_hook(lambda module, args, out: seen.append(out.clone()))
+    for level in (0.1, 0.9):
+        model(x, torch.tensor([level]))
+    assert (seen[0] - seen[1]).abs().max() > 1e-4  # the transformer's own output now depends on the noise level

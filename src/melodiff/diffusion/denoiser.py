@@ -39,6 +39,7 @@ class TransformerDenoiser(nn.Module):
         self.blocks = nn.ModuleList([DenseResBlock(c.dense_units, c.noise_embedding) for _ in range(c.dense_blocks)])
         self.norm = nn.LayerNorm(c.dense_units)
         self.output = nn.Linear(c.dense_units, c.latent_dim)
+        self.noise_to_trunk = nn.Linear(c.noise_embedding, c.width) if c.noise_in_trunk else None
         self.classes = context_classes(c) if c.context else {}
         self.context = nn.ModuleDict({name: nn.Embedding(n + 1, c.width) for name, n in self.classes.items()})
         for embedding in self.context.values():
@@ -61,7 +62,11 @@ class TransformerDenoiser(nn.Module):
     def forward(self, x_t: torch.Tensor, noise_level: torch.Tensor, padding_mask: torch.Tensor | None = None,
                 context: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         cond = self.noise_mlp(sinusoidal_embedding(5000.0 * noise_level.to(x_t.dtype), self.config.noise_channels))
-        h = self.trunk(x_t, padding_mask=padding_mask, extra=self._context(x_t, context))
+        extra = self._context(x_t, context)
+        if self.noise_to_trunk is not None:  # attention that knows how noisy its inputs are
+            noise = self.noise_to_trunk(cond).unsqueeze(1)
+            extra = noise if extra is None else extra + noise
+        h = self.trunk(x_t, padding_mask=padding_mask, extra=extra)
         for block in self.blocks:
             h = block(h, cond)
         return self.output(self.norm(h))
