@@ -24,8 +24,11 @@ _KEY = re.compile(r"^([a-g])([#b♯♭]?)\s*(m|min|minor|maj|major)?$", re.IGNOR
 _NOTE = re.compile(r"^([a-g])([#b♯♭]?)(-?\d)$", re.IGNORECASE)
 
 
+_ALTER = {"#": 1, "♯": 1, "b": -1, "♭": -1}  # an accidental's semitones
+
+
 def _pitch_class(letter: str, accidental: str) -> int:
-    return (PITCH_CLASSES[letter.upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(accidental, 0)) % 12
+    return (PITCH_CLASSES[letter.upper()] + _ALTER.get(accidental, 0)) % 12
 
 
 def parse_key(text: str) -> tuple[int, bool]:
@@ -52,8 +55,7 @@ def parse_pitch(text: str) -> int:
             raise MelodiffError(f"unknown pitch {text!r}: write a note name with its octave (D4, F#5, Bb3; C4 = 60) "
                                 "or a MIDI number")
         letter, accidental, octave = match.groups()
-        pitch = 12 * (int(octave) + 1) + PITCH_CLASSES[letter.upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(
-            accidental, 0)
+        pitch = 12 * (int(octave) + 1) + PITCH_CLASSES[letter.upper()] + _ALTER.get(accidental, 0)
     if not MIN_PITCH <= pitch <= MAX_PITCH:
         raise MelodiffError(f"pitch {text!r} is outside MIDI {MIN_PITCH}..{MAX_PITCH} (A0..C8)")
     return pitch
@@ -65,10 +67,17 @@ def parse_range(text: str) -> tuple[int, int]:
     if len(parts) != 2:
         raise MelodiffError(f"range {text!r}: write LOW-HIGH, e.g. D4-B5 or 62-83")
     low, high = parse_pitch(parts[0]), parse_pitch(parts[1])
-    if high - low < MIN_RANGE:
-        raise MelodiffError(f"range {text!r} spans {high - low} semitones: it must span at least a fifth "
-                            f"({MIN_RANGE})")
+    check_range(low, high, repr(text))
     return low, high
+
+
+def check_range(low: int, high: int, shown: str) -> None:
+    """A range of MIDI pitches (written ``shown`` in the message) inside MIN_PITCH..MAX_PITCH, at least a fifth."""
+    if low < MIN_PITCH or high > MAX_PITCH:
+        raise MelodiffError(f"range {shown} is outside MIDI {MIN_PITCH}..{MAX_PITCH}")
+    if high - low < MIN_RANGE:
+        raise MelodiffError(f"range {shown} spans {high - low} semitones: it must span at least a fifth "
+                            f"({MIN_RANGE})")
 
 
 def check_density(value: float) -> float:
@@ -92,9 +101,7 @@ class Controls:
         if self.density is not None:
             check_density(self.density)
         if self.pitch_range is not None:
-            low, high = self.pitch_range
-            if not MIN_PITCH <= low <= high <= MAX_PITCH or high - low < MIN_RANGE:
-                raise MelodiffError(f"range {low}-{high}: MIDI {MIN_PITCH}..{MAX_PITCH}, at least a fifth wide")
+            check_range(*self.pitch_range, "-".join(map(str, self.pitch_range)))
         if self.key is not None and not (0 <= self.key[0] < 12):
             raise MelodiffError(f"key tonic must be a pitch class 0..11, got {self.key[0]}")
 
