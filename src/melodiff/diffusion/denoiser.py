@@ -10,12 +10,10 @@ from melodiff.data.contexts import MAX_DENSITY, MODES, POSITION_CLASSES
 from melodiff.diffusion.config import DenoiserConfig
 from melodiff.layers import DenseResBlock, TransformerTrunk, sinusoidal_embedding
 
-# context field -> positional (B, L) or per tune (B,); the class counts (without "not told") come from the config
-CONTEXT_FIELDS = ("start", "end", "minor", "style", "density")
-
 
 def context_classes(config: DenoiserConfig) -> dict[str, int]:
-    """Classes of each context field of a context model; the index equal to the count means "not told"."""
+    """Classes of each context field of a context model — positional (B, L): start, end; per tune (B,): minor,
+    style, density; the index equal to the count means "not told"."""
     return {"start": POSITION_CLASSES, "end": POSITION_CLASSES, "minor": len(MODES), "style": config.styles,
             "density": MAX_DENSITY}
 
@@ -26,8 +24,9 @@ class TransformerDenoiser(nn.Module):
     Dense(D -> width) + positions [+ context embeddings] -> pre-LN transformer (non-causal) -> LN ->
     Dense(dense_units) -> residual dense blocks with FiLM from the noise embedding (sinusoid of 5000 * noise_level ->
     Dense -> swish -> Dense) -> LN -> Dense(D). ``padding_mask`` (B, L) True marks padded positions (shorter melodies
-    in training). A context model (``config.context``) adds one learned embedding per context field (CONTEXT_FIELDS;
-    a field missing from ``context``, or all of them when it is None, is "not told")."""
+    in training). A context model (``config.context``) adds one learned embedding per context field (context_classes;
+    a field missing from ``context``, or all of them when it is None, is "not told"); ``config.noise_in_trunk`` adds
+    the noise embedding to the tokens too (not the paper: its attention does not know the noise level)."""
 
     def __init__(self, config: DenoiserConfig) -> None:
         super().__init__()

@@ -56,7 +56,7 @@ class WindowSampler:
     def sample(self, batch: int, generator: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
         """-> x0 (B, L, D) with zeros at padding, padding_mask (B, L) True = padding, the windows' contexts (class
-        indices of every field of denoiser.CONTEXT_FIELDS; None without contexts)."""
+        indices of every field of denoiser.context_classes; None without contexts)."""
         w = torch.randint(0, len(self), (batch,), generator=generator)
         pos = torch.arange(self.seq_len)
         pad = pos >= self.window_valid[w].unsqueeze(1)
