@@ -349,13 +349,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     samplers = [(Sampler(name), steps) for name, steps in map(_sampler_row, args.samplers)]
     SamplingOptions(sampler=samplers[0][0], resample=args.resample)  # a bad combination fails now, not after a table
     mdn = load_mdn(args.mdn).to(pipeline.device) if args.mdn else None
+    length = -(-bars // BARS_PER_CHUNK) if bars else None  # chunks of the generated rows (None: the model's window)
     if "unconditional" in args.tasks:
-        length = -(-bars // BARS_PER_CHUNK) if bars else None
         evaluator.unconditional(args.num, samplers, mdn, length, args.form, args.section_bars)
     if "infilling" in args.tasks:
         evaluator.infilling(samplers[0][0], samplers[0][1], args.num, resample=args.resample)
     if "controls" in args.tasks:
-        length = -(-bars // BARS_PER_CHUNK) if bars else None
         evaluator.controls(args.num, samplers[0][0], samplers[0][1], [r.get("source", "") for r in train_index],
                            [r.get("source", "") for r in test_index], length)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,

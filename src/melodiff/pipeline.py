@@ -180,7 +180,7 @@ class Pipeline:
             before = where[:, :1] + position
             after = (where[:, 1:] - 1 - before).clamp(min=0)
         start, end = position_classes(before, after)
-        context = {"start": torch.as_tensor(start), "end": torch.as_tensor(end)}
+        context = {"start": start, "end": end}
         if tunes is not None:
             classes = context_classes(self.denoiser.config)
             for i, name in enumerate(("minor", "style", "density"), start=1):
@@ -364,8 +364,10 @@ class Pipeline:
             raise MelodiffError(f"unknown interpolation space {space!r}: use diffusion or vae")
         tonics = None
         if space == "diffusion" and self.normalizer.in_c:  # a key-normalised model: both in C, out in the first's key
-            tonics = [int(self.tune(first)[0])] * num
-            first, second = (transposed_near(m, shift_to_c(int(self.tune(m)[0]))) for m in (first, second))
+            first_tonic, second_tonic = (int(self.tune(m)[0]) for m in (first, second))
+            tonics = [first_tonic] * num
+            first = transposed_near(first, shift_to_c(first_tonic))
+            second = transposed_near(second, shift_to_c(second_tonic))
         length = min(len(first.padded()), len(second.padded())) // CHUNK_STEPS
         mus = [self.vae.encode(torch.as_tensor(m.padded().chunks()[:length]).to(self.device))[1].cpu()
                for m in (first, second)]

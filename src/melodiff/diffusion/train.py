@@ -68,7 +68,7 @@ class WindowSampler:
         after = (self.lengths[melody].unsqueeze(1) - 1 - before).clamp(min=0)
         start, end = position_classes(before, after)
         tune = self.contexts[melody]
-        context = {"start": torch.as_tensor(start), "end": torch.as_tensor(end), "minor": tune[:, 1],
+        context = {"start": start, "end": end, "minor": tune[:, 1],
                    "style": tune[:, 2], "density": tune[:, 3]}
         return self.x[rows], pad, context
 
