@@ -169,8 +169,9 @@ def midi_bytes(melody: Melody, tempo_qpm: float, program: int) -> bytes:
 def sheet(melody: Melody, title: str, tempo_qpm: float) -> tuple[str, str, str]:
     """(MusicXML, ABC, the first engraved SVG page) of a melody in its Krumhansl-Kessler key (music/notation.py);
     remembered for the last 32 melodies and tempos asked for. Raises NotationError (422) for what cannot be written."""
-    musicxml = notation.to_musicxml(melody, title, None, tempo_qpm)
-    return musicxml, notation.to_abc(melody, title, None, tempo_qpm), notation.engrave(musicxml)[0]
+    key = notation.resolve_key(melody, None)  # found once for both files
+    musicxml = notation.to_musicxml(melody, title, key, tempo_qpm)
+    return musicxml, notation.to_abc(melody, title, key, tempo_qpm), notation.engrave(musicxml)[0]
 
 
 def wav_bytes(melody: Melody, tempo_qpm: float, program: int) -> bytes:
