@@ -76,6 +76,10 @@ def work(tmp_path_factory: pytest.TempPathFactory, make_melody: Callable[[int, i
     ok(None, "train-mdn", "--latents", root / "latents.npz", "--out", root / "mdn", "--preset", "tiny",
        "--steps", 10)
     ok(None, "bundle", "--vae", root / "vae", "--diffusion", root / "diffusion", "--out", root / "model")
+    ok(None, "train-guide", "--latents", root / "latents.npz", "--data", root / "data", "--diffusion",
+       root / "diffusion", "--out", root / "guide", "--steps", 10)
+    ok(None, "bundle", "--vae", root / "vae", "--diffusion", root / "diffusion", "--guide", root / "guide",
+       "--out", root / "guided")
     return root
 
 
@@ -299,3 +303,36 @@ def test_evaluate_vae(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert set(prior[name]) == {"notes_per_bar", "pitch_range", "scale_consistency", "pitch_class_distance",
                                     "rest_fraction"}
     assert prior["data"]["pitch_class_distance"] == 0 and 0 <= prior["data"]["rest_fraction"] <= 1
+
+
+def test_a_guided_model_takes_density_style_and_mode(work: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """train-guide + bundle --guide: the model then takes --density, --style and --key's mode (diffusion/guide.py);
+    --guidance 0 is the unguided model's music, bit for bit."""
+    guided = work / "guided"
+    assert (guided / "guide" / "model.safetensors").is_file()
+    assert json.loads((work / "guide" / "config.json").read_text())["step"] == 10
+    pipeline = Pipeline.from_pretrained(guided)
+    assert pipeline.controls == ("key", "range", "density", "style") and pipeline.styles
+    style = pipeline.styles[0].split(":", 1)[-1]
+    ok(capsys, "generate", "--model", guided, "--bars", 4, "-n", 2, "--seed", 3, "--density", 3, "--style", style,
+       "--key", "Em", "--out", tmp_path / "g")
+    assert len(list((tmp_path / "g").glob("*.mid"))) == 2
+    for name, out in (("guided", tmp_path / "zero"), ("model", tmp_path / "plain")):
+        guidance = ["--density", 3, "--guidance", 0] if name == "guided" else []
+        ok(capsys, "generate", "--model", work / name, "--bars", 4, "--seed", 3, "--out", out, *guidance)
+    assert (tmp_path / "zero" / "sample_000.mid").read_bytes() == (tmp_path / "plain" / "sample_000.mid").read_bytes()
+    one_line_error(capsys, "generate", "--model", guided, "--style", "klingon", "--out", tmp_path / "x",
+                   match=f"this model knows {style}")
+    one_line_error(capsys, "generate", "--model", guided, "--density", 3, "--guidance", 25, "--out", tmp_path / "x",
+                   match="guidance must be in 0..20")
+    one_line_error(capsys, "generate", "--model", work / "model", "--density", 3, "--out", tmp_path / "x",
+                   match="its controls: key, range")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_guide_must_fit_its_model(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_error(capsys, "train-guide", "--latents", work / "latents.npz", "--data", work / "data", "--diffusion",
+                   work / "vae", "--out", tmp_path / "g", match="expected 'diffusion'")
+    one_line_error(capsys, "bundle", "--vae", work / "vae", "--diffusion", work / "diffusion", "--guide",
+                   work / "diffusion", "--out", tmp_path / "m", match="expected 'guide'")

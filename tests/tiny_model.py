@@ -10,6 +10,7 @@ import torch
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.config import preset as diffusion_preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.diffusion.guide import AttributeGuide, GuideConfig
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.pipeline import Pipeline
 from melodiff.vae.config import preset as vae_preset
@@ -29,3 +30,16 @@ def untrained_pipeline(seed: int = 0) -> Pipeline:
         vae = MelodyVAE(vae_config)
         denoiser = TransformerDenoiser(replace(denoiser_config, latent_dim=LATENT_DIM))
     return Pipeline(vae, denoiser, NoiseSchedule(schedule_config), normalizer)
+
+
+def guided_pipeline(seed: int = 0) -> Pipeline:
+    """:func:`untrained_pipeline` with an untrained guide (diffusion/guide.py) that knows the styles "music21:a" and
+    "music21:b" and draws its keys from D major and B minor."""
+    p = untrained_pipeline(seed)
+    keys = [0] * 24
+    keys[2], keys[12 + 11] = 3, 1
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        guide = AttributeGuide(GuideConfig(latent_dim=LATENT_DIM, seq_len=p.window_chunks, width=16, layers=1, heads=2,
+                                           mlp=32, noise_channels=8, styles=("music21:a", "music21:b"), keys=keys))
+    return Pipeline(p.vae, p.denoiser, p.schedule, p.normalizer, guide=guide)

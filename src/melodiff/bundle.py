@@ -1,6 +1,7 @@
-"""A model folder for generation: ``vae/`` and ``diffusion/`` with weights and configs only (no optimiser state),
-in float32, optionally ``forms.json`` (the default form of each length, from the training melodies' forms), and
-``checksums.json`` (SHA-256 of every file) that ``loading.verify_model`` checks before loading."""
+"""A model folder for generation: ``vae/`` and ``diffusion/`` (and optionally ``guide/``, diffusion/guide.py) with
+weights and configs only (no optimiser state), in float32, optionally ``forms.json`` (the default form of each length,
+from the training melodies' forms), and ``checksums.json`` (SHA-256 of every file) that ``loading.verify_model``
+checks before loading."""
 
 from __future__ import annotations
 
@@ -9,18 +10,28 @@ import shutil
 from pathlib import Path
 
 from melodiff.data.prepare import load_melodies
-from melodiff.loading import CHECKSUMS, CONFIG, FORMS, WEIGHTS, read_config, read_weights, sha256
+from melodiff.errors import MelodiffError
+from melodiff.loading import CHECKSUMS, CONFIG, FORMS, GUIDE, WEIGHTS, read_config, read_weights, sha256
 from melodiff.music.form import choose_forms
 from melodiff.training.checkpoint import save_weights
 from melodiff.utils.io import atomic_write_text
 
 
 def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path,
-                 data_dir: str | Path | None = None) -> int:
-    """Copy weights + configs of two checkpoints into ``out``, with ``forms.json`` when ``data_dir`` (the prepared
-    dataset the model was trained on) is given; returns the folder size in bytes."""
+                 data_dir: str | Path | None = None, guide_dir: str | Path | None = None) -> int:
+    """Copy weights + configs of the checkpoints into ``out`` (the guide's when ``guide_dir`` is given), with
+    ``forms.json`` when ``data_dir`` (the prepared dataset the model was trained on) is given; returns the folder size
+    in bytes."""
     out = Path(out)
-    for name, src, kind in (("vae", vae_dir, "vae"), ("diffusion", diffusion_dir, "diffusion")):
+    parts = [("vae", vae_dir, "vae"), ("diffusion", diffusion_dir, "diffusion")]
+    if guide_dir is not None:
+        dims = read_config(diffusion_dir, "diffusion").get("normalizer", {}).get("dims")
+        if read_config(guide_dir, "guide").get("model", {}).get("latent_dim") != len(dims or ()):
+            raise MelodiffError(f"{guide_dir}: a guide for another diffusion model (latent size)")
+        parts.append((GUIDE, guide_dir, "guide"))
+    elif (out / GUIDE).is_dir():  # a folder bundled into again must not keep another model's guide
+        shutil.rmtree(out / GUIDE)
+    for name, src, kind in parts:
         read_config(src, kind)  # validates
         dest = out / name
         dest.mkdir(parents=True, exist_ok=True)

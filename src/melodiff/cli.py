@@ -16,7 +16,9 @@ from melodiff.errors import MelodiffError
 from melodiff.music.form import AUTO, FREE, fit_form, written_length
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import (
+    DEFAULT_GUIDANCE,
     FAST_STEPS,
+    MAX_GUIDANCE,
     MAX_RESAMPLE,
     MAX_SAMPLING_STEPS,
     MAX_TEMPERATURE,
@@ -111,6 +113,15 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> None:
         print(f"diffusion checkpoint in {args.out}")
 
 
+def _cmd_train_guide(args: argparse.Namespace) -> None:
+    from melodiff.diffusion.guide_train import train_guide
+
+    train_guide(args.latents, args.data, args.diffusion, args.out, steps=args.steps or GUIDE_STEPS,
+                seed=args.seed or 0, max_seconds=_max_seconds(args), progress=not args.quiet, device=args.device)
+    if not args.quiet:
+        print(f"guide checkpoint in {args.out}")
+
+
 def _cmd_train_mdn(args: argparse.Namespace) -> None:
     from melodiff.baseline.train import train_mdn
 
@@ -123,7 +134,7 @@ def _cmd_train_mdn(args: argparse.Namespace) -> None:
 def _cmd_bundle(args: argparse.Namespace) -> None:
     from melodiff.bundle import bundle_model
 
-    size = bundle_model(args.vae, args.diffusion, args.out, args.data)
+    size = bundle_model(args.vae, args.diffusion, args.out, args.data, args.guide)
     if not args.quiet:
         print(f"model folder {args.out} ({size / 2**20:.1f} MiB)")
 
@@ -144,7 +155,7 @@ def _pipeline(args: argparse.Namespace):
 
 def _options(args: argparse.Namespace) -> SamplingOptions:
     return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature,
-                           resample=args.resample)
+                           resample=args.resample, guidance=args.guidance)
 
 
 @contextlib.contextmanager
@@ -356,10 +367,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         evaluator.infilling(samplers[0][0], samplers[0][1], args.num, resample=args.resample)
     if "controls" in args.tasks:
         evaluator.controls(args.num, samplers[0][0], samplers[0][1], [r.get("source", "") for r in train_index],
-                           [r.get("source", "") for r in test_index], length)
+                           [r.get("source", "") for r in test_index], length, args.guidance)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
                 "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed,
-                "resample": args.resample, "bars": args.bars, "form": args.form, "section_bars": args.section_bars}
+                "resample": args.resample, "guidance": args.guidance, "bars": args.bars, "form": args.form,
+                "section_bars": args.section_bars}
     paths = write_results(evaluator, args.out, settings)
     if not args.quiet:
         print(paths[1].read_text())  # results.md
@@ -474,6 +486,9 @@ def _add_control_args(p: argparse.ArgumentParser, key: bool = True) -> None:
                    help="average note onsets per bar, 1..16 (default: drawn from the training tunes)")
     p.add_argument("--style", default=None, help="a collection the model was trained on, e.g. oneills1850 (Irish), "
                    "airdsAirs (Scottish), essenFolksong (German and other European songs); the model lists its own")
+    p.add_argument("--guidance", type=_nonneg_float, default=DEFAULT_GUIDANCE, metavar="SCALE",
+                   help=f"how strongly the model's guide steers to --density, --style and --key's mode, "
+                   f"0..{MAX_GUIDANCE:g} (default {DEFAULT_GUIDANCE:g}; 0 = not at all)")
 
 
 def _device(text: str) -> str:
@@ -504,6 +519,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 SAMPLERS = tuple(s.value for s in Sampler)
 DEFAULT_BARS = 64
+GUIDE_STEPS = 8000
 RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, bridge, generate past 32 bars): take "
                  f"every sampling step this often, 1..{MAX_RESAMPLE} (default 1; needs --sampler ddim or ddpm; costs "
                  "that many times the time)")
@@ -656,6 +672,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="cpu", help="paper | cpu | tiny (default cpu)")
     _add_run_args(p)
 
+    p = add("train-guide", _cmd_train_guide, "train (or resume) the guide that steers a diffusion model to a density, "
+            "mode and style (docs/DEVIATIONS.md, \"Controls by guidance\")")
+    p.add_argument("--latents", required=True, help=".npz from `melodiff encode` (with tune contexts) that the "
+                   "diffusion model was trained on")
+    p.add_argument("--data", required=True, help="the prepared dataset the latents were encoded from")
+    p.add_argument("--diffusion", required=True, help="the diffusion checkpoint to guide")
+    p.add_argument("--out", type=_path, required=True)
+    _add_device_arg(p)
+    p.add_argument("--steps", type=_positive_int, default=None, help=f"training steps (default {GUIDE_STEPS})")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (default 0)")
+    p.add_argument("--max-minutes", type=_positive_float, default=None,
+                   help="stop with a checkpoint after this long; rerun the same command to resume")
+
     p = add("train-mdn", _cmd_train_mdn, "train (or resume) the TransformerMDN baseline")
     p.add_argument("--latents", required=True)
     p.add_argument("--out", type=_path, required=True)
@@ -668,6 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_path, required=True)
     p.add_argument("--data", default=None, help="the prepared dataset the model was trained on: its training "
                    "melodies' forms give the default form of each length (forms.json)")
+    p.add_argument("--guide", default=None, help="a guide checkpoint of `melodiff train-guide`: the model then "
+                   "takes --density and --style, and --key's mode")
 
     p = add("evaluate", _cmd_evaluate, "the paper's tables (framewise consistency/variance, latent FD/MMD), time per "
             "sample, melody statistics and plots, real vs generated",
@@ -690,6 +721,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", choices=["unconditional", "infilling", "controls"],
                    default=["unconditional", "infilling"], help="which tables (default unconditional and "
                    "infilling; controls: how often --key, --density, --style and --range are obeyed)")
+    p.add_argument("--guidance", type=_nonneg_float, default=DEFAULT_GUIDANCE, metavar="SCALE",
+                   help=f"the guide's scale in the controls rows (default {DEFAULT_GUIDANCE:g})")
     p.add_argument("--seed", type=_seed, default=0)
     _add_device_arg(p)
     p.add_argument("--out", type=_path, default="melodiff-eval", help="folder for results.json, results.md, "

@@ -41,7 +41,7 @@ from melodiff.metrics.structure import (
 from melodiff.music.controls import Controls
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
-from melodiff.options import Sampler, SamplingOptions
+from melodiff.options import DEFAULT_GUIDANCE, Sampler, SamplingOptions
 from melodiff.pipeline import Pipeline
 from melodiff.utils.io import atomic_save_png, atomic_write_text
 
@@ -267,14 +267,16 @@ class Evaluator:
 
     # ---- controls --------------------------------------------------------------------------------------------------
     def controls(self, num_samples: int, sampler: Sampler, steps: int | None, train_styles: Sequence[str],
-                 test_styles: Sequence[str], length: int | None = None) -> None:
+                 test_styles: Sequence[str], length: int | None = None,
+                 guidance: float = DEFAULT_GUIDANCE) -> None:
         """One row per control (music/controls.py) of ``num_samples`` pieces of ``length`` chunks, spread over the
         values asked for (CONTROL_KEYS, CONTROL_RANGES, CONTROL_DENSITIES, every style of the model), scored like
         the unconditional rows and for obedience (metrics/controls.py) in ``scores["obeyed"]``. ``train_styles`` /
-        ``test_styles``: the collection of each training / test melody (the style classifier's data)."""
+        ``test_styles``: the collection of each training / test melody (the style classifier's data); ``guidance``:
+        the scale of a model's guide (diffusion/guide.py)."""
         p = self.pipeline
         length = length or p.window_chunks
-        options = SamplingOptions(sampler=sampler, steps=steps)
+        options = SamplingOptions(sampler=sampler, steps=steps, guidance=guidance)
         bars = length * BARS_PER_CHUNK
         missing = [name for name in ("density", "style") if name not in p.controls]
         if missing:
@@ -298,7 +300,7 @@ class Evaluator:
                                        [Controls(density=d) for d in CONTROL_DENSITIES])
             row.scores["obeyed"], row.scores["density_error"] = density_obeyed(melodies, [c.density for c in asked])
         if "style" in p.controls:
-            styles = list(p.contexts["styles"])
+            styles = list(p.styles)
             index = {s: i for i, s in enumerate(styles)}
             classifier = StyleClassifier(self.train, [index.get(s, -1) for s in train_styles], len(styles),
                                          seed=self.seed)

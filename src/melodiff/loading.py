@@ -22,6 +22,7 @@ from melodiff.data.contexts import check_table
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig
 from melodiff.diffusion.denoiser import TransformerDenoiser
+from melodiff.diffusion.guide import AttributeGuide, GuideConfig
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
 from melodiff.music.form import check_section_bars, fit_form
@@ -33,6 +34,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 CHECKSUMS = "checksums.json"
 FORMS = "forms.json"  # a model folder's default forms (music/form.py choose_forms), optional
+GUIDE = "guide"  # a model folder's guide checkpoint (diffusion/guide.py), optional
 
 
 # ---- checkpoint folders ----------------------------------------------------------------------------------------------
@@ -95,6 +97,11 @@ def load_diffusion(folder: str | Path) -> tuple[TransformerDenoiser, NoiseSchedu
         raise MelodiffError(f"{folder}: {CONFIG} lacks the schedule or the normaliser ({exc})") from None
 
 
+def load_guide(folder: str | Path) -> AttributeGuide:
+    """A trained guide (diffusion/guide.py), in eval mode."""
+    return load_module(folder, "guide", lambda meta: AttributeGuide(from_dict(GuideConfig, meta["model"])))[0]
+
+
 def load_mdn(folder: str | Path) -> TransformerMDN:
     """A trained TransformerMDN baseline, in eval mode."""
     return load_module(folder, "mdn", lambda meta: TransformerMDN(from_dict(MDNConfig, meta["model"])))[0]
@@ -132,9 +139,10 @@ def read_contexts(folder: str | Path) -> dict | None:
 
 
 def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, NoiseSchedule, LatentNormalizer,
-                                             dict[str, dict], dict | None]:
+                                             dict[str, dict], dict | None, AttributeGuide | None]:
     """The parts of a Pipeline from a model folder holding ``vae/`` and ``diffusion/`` checkpoints (and, if it has
-    one, ``forms.json``: the default form of each length), and the context table of a context model."""
+    them, ``forms.json``: the default form of each length, and ``guide/``: the guide of diffusion/guide.py), and
+    the context table of a context model."""
     folder = Path(folder)
     if not (folder / "vae").is_dir() or not (folder / "diffusion").is_dir():
         raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
@@ -143,7 +151,8 @@ def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, Nois
     contexts = read_contexts(folder / "diffusion")
     if denoiser.config.context and contexts is None:
         raise MelodiffError(f"{folder / 'diffusion'}: a context model without its context table")
-    return load_vae(folder / "vae"), denoiser, schedule, normalizer, read_forms(folder), contexts
+    guide = load_guide(folder / GUIDE) if (folder / GUIDE).is_dir() else None
+    return load_vae(folder / "vae"), denoiser, schedule, normalizer, read_forms(folder), contexts, guide
 
 
 def read_forms(folder: Path) -> dict[str, dict]:

@@ -23,6 +23,7 @@ from melodiff.data.contexts import (
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.device import autocast, randn, resolve_device, to_device
 from melodiff.diffusion.denoiser import TransformerDenoiser, context_classes
+from melodiff.diffusion.guide import AttributeGuide, GuideTargets, draw_keys, guided
 from melodiff.diffusion.infill import known_projection, tie
 from melodiff.diffusion.interpolation import ddim_invert, slerp
 from melodiff.diffusion.sampling import ModelFn, denoiser_calls, sample
@@ -32,7 +33,7 @@ from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
 from melodiff.music.controls import Controls, fit_range
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
-from melodiff.music.keys import moved_to_tonic, shift_to_c, transposed_near
+from melodiff.music.keys import in_key, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -48,9 +49,13 @@ CODING_BATCH = 4096  # chunks the VAE encodes or decodes at once: memory stays b
 class Pipeline:
     def __init__(self, vae: MelodyVAE, denoiser: TransformerDenoiser, schedule: NoiseSchedule,
                  normalizer: LatentNormalizer, forms: dict[str, dict] | None = None,
-                 contexts: dict | None = None) -> None:
+                 contexts: dict | None = None, guide: AttributeGuide | None = None) -> None:
         if normalizer.z_size != vae.config.z_size or normalizer.latent_dim != denoiser.config.latent_dim:
             raise MelodiffError("the VAE, normaliser and diffusion model do not belong together")
+        if guide is not None and (guide.config.latent_dim, guide.config.seq_len) != (denoiser.config.latent_dim,
+                                                                                      denoiser.config.seq_len):
+            raise MelodiffError("the guide was trained for another diffusion model (latent size or window)")
+        self.guide = None if guide is None else guide.eval()  # steers density, mode and style (diffusion/guide.py)
         self.vae, self.denoiser, self.schedule, self.normalizer = vae.eval(), denoiser.eval(), schedule, normalizer
         self.forms = forms or {}  # length in bars -> the training melodies' forms (loading.read_forms)
         self.contexts = contexts  # the training tunes' context table (data/contexts.py), or None
@@ -79,6 +84,8 @@ class Pipeline:
         target = resolve_device(device)
         self.vae.to(target)
         self.denoiser.to(target)
+        if self.guide is not None:
+            self.guide.to(target)
         return self
 
     # ---- latents <-> melodies ------------------------------------------------------------------------------------
@@ -117,19 +124,48 @@ class Pipeline:
 
     def draw_tunes(self, num_samples: int, seed: int, controls: Controls | None = None) -> torch.Tensor | None:
         """(num_samples, 4) tune contexts (tonic, minor, style, density) drawn with ``seed`` from the training tunes'
-        (data/contexts.py) — those with the key, style and density of ``controls`` — or None for a model without a
-        context table."""
+        (data/contexts.py) — those with the key, style and density of ``controls``; for a model with a guide and no
+        context table, keys drawn from its training tunes' (the key of ``controls``; style and density -1, not
+        drawn); None for a model with neither."""
         fixed = self._fixed_fields(controls)
-        if self.contexts is None:
-            return None
-        return torch.from_numpy(draw_contexts(self.contexts, num_samples, seed, fixed))
+        if self.contexts is not None:
+            return torch.from_numpy(draw_contexts(self.contexts, num_samples, seed, fixed))
+        keys = None if self.guide is None else draw_keys(self.guide.config, num_samples, seed,
+                                                          controls.key if controls else None)
+        return None if keys is None else torch.cat([keys, torch.full((num_samples, 2), -1)], 1)
 
     @property
     def controls(self) -> tuple[str, ...]:
         """The controls this model takes: key and range always (the key's tonic by moving the finished piece, its mode
-        only when the model is told it); density and style when it is a key-normalised context model."""
+        only when the model is told it or guided to it); density and style when it is a key-normalised context model
+        or has a guide (diffusion/guide.py)."""
         told = self.denoiser.config.context and self.normalizer.in_c and self.contexts is not None
-        return ("key", "range", "density", "style") if told else ("key", "range")
+        return ("key", "range", "density", "style") if told or self.guide is not None else ("key", "range")
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        """The styles (corpus collections) this model knows: its guide's, else its context table's."""
+        if self.guide is not None:
+            return self.guide.config.styles
+        return tuple(self.contexts["styles"]) if self.contexts is not None else ()
+
+    def targets(self, tunes: torch.Tensor | None, controls: Controls | None = None,
+                endings: torch.Tensor | None = None) -> GuideTargets | None:
+        """What a model's guide steers pieces towards (None without a guide, or when there is nothing to steer): the
+        key of ``tunes`` (B, 4) (:meth:`draw_tunes`, or a given melody's, :meth:`tune`), the density and style of
+        ``controls``, and the chunks ``endings`` (B, L) whose last note should be the tonic (:func:`tune_endings`)."""
+        if self.guide is None:
+            return None
+        tonic = minor = None
+        if tunes is not None and bool((tunes[:, :2] >= 0).all()):
+            tonic, minor = tunes[:, 0], tunes[:, 1]
+        else:
+            endings = None  # the tonic is not known
+        density = controls.density if controls else None
+        style = None
+        if controls and controls.style is not None:
+            style = style_index({"styles": list(self.styles)}, controls.style)
+        return GuideTargets(density, style, tonic, minor, endings) or None
 
     def _fixed_fields(self, controls: Controls | None) -> dict[str, int]:
         """The tune-context fields ``controls`` fix; MelodiffError for a control this model does not take."""
@@ -139,10 +175,12 @@ class Pipeline:
                                           ("style", controls.style)) if value is not None]
         missing = [name for name in asked if name not in self.controls]
         if missing:
-            raise MelodiffError(f"this model takes no {', '.join(missing)} control (it was trained without tune "
-                                f"contexts); its controls: {', '.join(self.controls)}")
+            raise MelodiffError(f"this model takes no {', '.join(missing)} control (it has neither tune contexts nor "
+                                f"a guide); its controls: {', '.join(self.controls)}")
         fixed = {}
-        if controls.key is not None and self.contexts is not None:
+        if self.contexts is None:
+            return fixed
+        if controls.key is not None:
             fixed["tonic"], fixed["minor"] = controls.key[0], int(controls.key[1])
         if controls.density is not None:
             fixed["density"] = density_class(controls.density)
@@ -197,17 +235,25 @@ class Pipeline:
     def sample_latents(self, num_chunks: int, num_samples: int = 1, options: SamplingOptions = SamplingOptions(),
                        generator: torch.Generator | None = None, known: torch.Tensor | None = None,
                        mask: torch.Tensor | None = None, progress: Progress | None = None,
-                       tunes: torch.Tensor | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
+                       tunes: torch.Tensor | None = None, where: torch.Tensor | None = None,
+                       controls: Controls | None = None, endings: torch.Tensor | None = None) -> torch.Tensor:
         """(num_samples, num_chunks, D) latents. ``known``/``mask`` (1 = keep, see infill.py) constrain positions.
         Sequences longer than the model's window are made window by window (diffusion/windows.py).
         ``progress(calls made, calls planned)`` is called after every denoiser call. A context model is told the
         ``tunes`` (num_samples, 4) contexts (:meth:`draw_tunes`, :meth:`tune`; None: not told) and where each
         position lies in its tune: the sequence is the whole tune, or ``where`` (num_samples, 2) says how many
-        chunks come before it and how long the tune is."""
+        chunks come before it and how long the tune is. A model with a guide is steered (:meth:`targets`) with
+        ``options.guidance`` towards the tunes' keys, the density and style of ``controls`` and a tonic at the end
+        of each tune (``endings``, default :func:`tune_endings`)."""
         if known is None:
             known = torch.zeros(num_samples, num_chunks, self.normalizer.latent_dim)
             mask = torch.zeros(num_chunks)
         mask = mask.to(torch.float32).reshape(-1)
+        targets = None
+        if self.guide is not None and options.guidance > 0:
+            if endings is None:
+                endings = tune_endings(num_samples, num_chunks, mask, where)
+            targets = self.targets(tunes, controls, endings)
         plan = plan_windows(num_chunks, self.window_chunks, mask)
         counter = None if progress is None else _Counter(self._calls(plan, options), progress)
         out = known.expand(num_samples, -1, -1).to(self.device, copy=True)
@@ -218,6 +264,8 @@ class Pipeline:
             project = known_projection(out[:, sl], kept.to(self.device)) if window.known else None
             x_T = randn(out[:, sl].shape, generator, out)
             model_fn = self._window_fn(window, num_chunks, tunes, where)
+            if targets is not None:
+                model_fn = guided(model_fn, self.guide, targets.window(window.start, window.end), options.guidance)
             if counter is not None:
                 model_fn = counter.wrap(model_fn)
             out[:, sl] = sample(options.sampler, model_fn, self.schedule, x_T, generator, steps=options.steps,
@@ -253,10 +301,10 @@ class Pipeline:
         generator = torch.Generator().manual_seed(seed)
         tunes = self.draw_tunes(num_samples, seed, controls)
         _, melodies = self.sample_melodies(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
-                                           sources, progress, tunes)
+                                           sources, progress, tunes, controls)
         melodies = [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies]
-        if controls and controls.key is not None:  # the tonic asked for, whatever the model made (music/keys.py)
-            melodies = [moved_to_tonic(m, controls.key[0]) for m in melodies]
+        if controls and controls.key is not None:  # the key asked for, whatever the model made (music/keys.py)
+            melodies = [in_key(m, *controls.key) for m in melodies]
         return _in_range(melodies, controls)
 
     def form_sources(self, form: str | None, num_bars: int, section_bars: int | None, num_samples: int,
@@ -279,15 +327,18 @@ class Pipeline:
 
     def sample_melodies(self, num_chunks: int, num_samples: int, options: SamplingOptions,
                         generator: torch.Generator | None, sources: torch.Tensor | None = None,
-                        progress: Progress | None = None, tunes: torch.Tensor | None = None
-                        ) -> tuple[torch.Tensor, list[Melody]]:
+                        progress: Progress | None = None, tunes: torch.Tensor | None = None,
+                        controls: Controls | None = None) -> tuple[torch.Tensor, list[Melody]]:
         """(latents (num_samples, num_chunks, D), their melodies): :meth:`sample_latents`, then every repeated
         position (``sources`` (num_chunks,) or (num_samples, num_chunks): the position each one repeats, itself when
         free; music.form.chunk_sources) takes its source's latent, then :meth:`decode`, with the repeated chunks
         copied from their sources so that they are equal at any temperature. Copying the finished latents measured
         better than tying them during sampling, at the same cost (docs/RESULTS.md, "Tune form"). ``tunes``: the
-        pieces' contexts (:meth:`draw_tunes`), told to a context model and giving a key-normalised model's keys."""
-        x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress, tunes=tunes)
+        pieces' contexts (:meth:`draw_tunes`), told to a context model, giving a key-normalised model's keys and
+        the keys a model's guide steers to (with the density and style of ``controls``, and a tonic ending)."""
+        endings = tune_endings(num_samples, num_chunks, torch.zeros(num_chunks), None, sources)
+        x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress, tunes=tunes,
+                                controls=controls, endings=endings)
         if sources is not None:
             x = tie(x, sources)
         melodies = self.decode(x, options, generator, None if tunes is None else tunes[:, 0].tolist())
@@ -390,8 +441,8 @@ class Pipeline:
     def _fill(self, melody: Melody, total: int, mask: torch.Tensor, num_samples: int, seed: int,
               options: SamplingOptions, progress: Progress | None, controls: Controls | None = None) -> list[Melody]:
         """The new chunks (``mask`` 0) of ``melody`` made around the kept ones, which are copied. ``controls``: the
-        new music's style, density (told to a context model) and range (its notes moved by octaves into it); the
-        key is the given melody's."""
+        new music's style, density (told to a context model or steered by its guide) and range (its notes moved by
+        octaves into it); the key is the given melody's."""
         if controls and controls.key is not None:
             raise MelodiffError("the key of music made around a given melody is that melody's: transpose the input "
                                 "instead of asking for a key")
@@ -405,7 +456,7 @@ class Pipeline:
         for name, value in self._fixed_fields(controls).items():
             tunes[:, TUNE_FIELDS.index(name)] = value
         x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask, progress=progress,
-                                tunes=tunes)
+                                tunes=tunes, controls=controls)
         out = []
         source = torch.zeros(total, CHUNK_STEPS, dtype=torch.long)
         source[:have] = torch.as_tensor(padded.chunks())
@@ -434,6 +485,22 @@ class _Counter:
             return eps
 
         return counted
+
+
+def tune_endings(num_samples: int, num_chunks: int, mask: torch.Tensor, where: torch.Tensor | None = None,
+                 sources: torch.Tensor | None = None) -> torch.Tensor:
+    """(num_samples, num_chunks) bool: the chunk that ends each tune, when it is to be made (``mask`` 0 there) and
+    the sequence reaches the tune's end (always, unless ``where`` (B, 2) says otherwise: chunks before the sequence
+    and the tune's length), and the chunk it repeats (``sources``, music.form.chunk_sources)."""
+    ends = torch.zeros(num_samples, num_chunks, dtype=torch.bool)
+    last = num_chunks - 1
+    if mask[last] != 0:
+        return ends
+    at_end = torch.ones(num_samples, dtype=torch.bool) if where is None else where[:, 0] + num_chunks >= where[:, 1]
+    ends[:, last] = at_end
+    if sources is not None:
+        ends[torch.arange(num_samples), sources.expand(num_samples, -1)[:, last]] |= at_end
+    return ends
 
 
 def _in_range(melodies: list[Melody], controls: Controls | None) -> list[Melody]:

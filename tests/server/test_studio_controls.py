@@ -16,6 +16,7 @@ from melodiff.music.melody import STEPS_PER_BAR, Melody
 from melodiff.pipeline import Pipeline
 from melodiff.server import create_app
 from test_contexts import context_pipeline
+from tiny_model import guided_pipeline
 
 FAST = {"sampler": "ddim", "steps": 3, "temperature": 1.0}
 D4, B5 = 62, 83
@@ -67,7 +68,8 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Callable[[TestClient], dict]:
 
 
 def test_the_model_endpoint_lists_controls_and_styles(client: TestClient, context_client: TestClient) -> None:
-    assert client.get("/api/model").json() == {"window_bars": 16, "controls": ["key", "range"], "styles": []}
+    assert client.get("/api/model").json() == {"window_bars": 16, "controls": ["key", "range"], "styles": [],
+                                               "guided": False}
     info = context_client.get("/api/model").json()
     assert info["controls"] == ["key", "range", "density", "style"]
     assert info["styles"] == ["music21:a", "music21:b"]
@@ -183,3 +185,26 @@ def test_controls_keep_seeds_reproducible(context_client: TestClient, run_job: R
     payload = {"bars": 4, "num_samples": 2, "seed": 9, "key": "G", "density": 3, "range": "D4-B5", **FAST}
     first, again = (run_job(context_client, "/api/generate", payload) for _ in range(2))
     assert [m["notes"] for m in first["melodies"]] == [m["notes"] for m in again["melodies"]]
+
+
+def test_a_guided_model_takes_density_style_and_the_guidance_scale(run_job: RunJob, spy) -> None:
+    """A model with a guide (diffusion/guide.py) says so, takes density and style, and the guidance scale reaches
+    the sampler; a scale out of 0..20 is a 422 before any job is queued."""
+    with TestClient(create_app(guided_pipeline())) as guided:
+        assert guided.get("/api/model").json() == {"window_bars": 16, "controls": ["key", "range", "density", "style"],
+                                                   "styles": ["music21:a", "music21:b"], "guided": True}
+        calls = []
+        pipeline = pipeline_of(guided)
+        original = pipeline.sample_latents
+
+        def sample_latents(*args, **kwargs):
+            calls.append((args[2].guidance, kwargs.get("controls")))
+            return original(*args, **kwargs)
+
+        pipeline.sample_latents = sample_latents
+        job = run_job(guided, "/api/generate", {"bars": 4, "num_samples": 2, "seed": 1, "density": 3, "style": "b",
+                                                 "guidance": 2.5, **FAST})
+        assert job["status"] == "done" and len(job["melodies"]) == 2
+        assert calls == [(2.5, Controls(density=3.0, style="b"))]
+        response = guided.post("/api/generate", json={"bars": 4, "guidance": 25, **FAST})
+        assert response.status_code == 422 and "guidance" in response.text

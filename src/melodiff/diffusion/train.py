@@ -56,7 +56,7 @@ class WindowSampler:
     def sample(self, batch: int, generator: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
         """-> x0 (B, L, D) with zeros at padding, padding_mask (B, L) True = padding, the windows' contexts (class
-        indices of every field of denoiser.context_classes; None without contexts)."""
+        indices of every field of denoiser.context_classes and the tune's tonic; None without contexts)."""
         w = torch.randint(0, len(self), (batch,), generator=generator)
         pos = torch.arange(self.seq_len)
         pad = pos >= self.window_valid[w].unsqueeze(1)
@@ -68,18 +68,21 @@ class WindowSampler:
         after = (self.lengths[melody].unsqueeze(1) - 1 - before).clamp(min=0)
         start, end = position_classes(before, after)
         tune = self.contexts[melody]
-        context = {"start": start, "end": end, "minor": tune[:, 1],
+        context = {"start": start, "end": end, "tonic": tune[:, 0], "minor": tune[:, 1],
                    "style": tune[:, 2], "density": tune[:, 3]}
         return self.x[rows], pad, context
 
 
 def drop_context(context: dict[str, torch.Tensor] | None, classes: dict[str, int], p: float,
                  generator: torch.Generator) -> dict[str, torch.Tensor] | None:
-    """Each field of each window replaced by "not told" (its class count) with probability ``p``."""
+    """Each field of ``classes`` of each window replaced by "not told" (its class count) with probability ``p``
+    (the other fields, e.g. the tonic a key-normalised denoiser is not told, are left out)."""
     if context is None or p <= 0:
         return context
     out = {}
     for name, index in context.items():
+        if name not in classes:
+            continue
         drop = torch.rand(index.shape[0], generator=generator) < p
         out[name] = torch.where(drop.view(-1, *[1] * (index.dim() - 1)), classes[name], index)
     return out

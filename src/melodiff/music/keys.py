@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from melodiff.music.melody import Melody
+from melodiff.music.melody import MAX_PITCH, MIN_PITCH, Melody
 
 # Krumhansl & Kessler (1982) key profiles, C = 0
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -48,6 +48,31 @@ def moved_to_tonic(melody: Melody, tonic: int) -> Melody:
     (unchanged without notes)."""
     key = melody_key(melody)
     return melody if key is None else transposed_near(melody, shift_to_c((key[0] - tonic) % 12))
+
+
+# scale degrees (semitones above the tonic) that differ between the parallel modes: major 3, 6, 7 <-> minor b3, b6, b7
+TO_MINOR = {4: 3, 9: 8, 11: 10}
+TO_MAJOR = {v: k for k, v in TO_MINOR.items()}
+
+
+def in_key(melody: Melody, tonic: int, minor: bool) -> Melody:
+    """``melody`` in the key (tonic, minor): moved to the tonic (:func:`moved_to_tonic`), then, if its
+    Krumhansl-Kessler mode is the other one, its third, sixth and seventh degrees changed to the parallel mode's
+    (major 3 6 7 <-> natural minor b3 b6 b7), which keeps its contour and rhythm (unchanged without notes)."""
+    melody = moved_to_tonic(melody, tonic)
+    key = melody_key(melody)
+    if key is None or key[1] == minor:
+        return melody
+    change = TO_MINOR if minor else TO_MAJOR
+    ids = melody.ids.astype(np.int64)
+    notes = ids >= 2
+    degree = (ids - 2 + MIN_PITCH - key[0]) % 12
+    shift = np.zeros_like(ids)
+    for old, new in change.items():
+        shift[notes & (degree == old)] = new - old
+    out = ids + shift
+    out = np.where(notes & (out < 2), out + 12, out)  # a degree moved out of MIDI 21..108 takes the octave inside
+    return Melody(np.where(notes & (out > MAX_PITCH - MIN_PITCH + 2), out - 12, out))
 
 
 def transposed_near(melody: Melody, semitones: int) -> Melody:

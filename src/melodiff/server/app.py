@@ -211,8 +211,9 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         """The model's window, the controls it takes and the styles it knows (loads the model on first use)."""
         pipeline = await run_in_threadpool(studio.pipeline)
         controls = list(pipeline.controls)
-        styles = list(pipeline.contexts["styles"]) if "style" in controls else []
-        return ModelOut(window_bars=pipeline.window_chunks * BARS_PER_CHUNK, controls=controls, styles=styles)
+        styles = list(pipeline.styles) if "style" in controls else []
+        return ModelOut(window_bars=pipeline.window_chunks * BARS_PER_CHUNK, controls=controls, styles=styles,
+                        guided=pipeline.guide is not None)
 
     # ---- sampling jobs -----------------------------------------------------------------------------------------
     async def submit(kind: str, request: ControlledRequest,

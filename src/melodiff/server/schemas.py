@@ -14,7 +14,15 @@ from pydantic_core import PydanticCustomError
 from melodiff.music.controls import MAX_DENSITY, Controls
 from melodiff.music.form import AUTO, MAX_SECTIONS
 from melodiff.music.limits import MAX_SEED
-from melodiff.options import MAX_RESAMPLE, MAX_SAMPLING_STEPS, MAX_TEMPERATURE, Sampler, SamplingOptions
+from melodiff.options import (
+    DEFAULT_GUIDANCE,
+    MAX_GUIDANCE,
+    MAX_RESAMPLE,
+    MAX_SAMPLING_STEPS,
+    MAX_TEMPERATURE,
+    Sampler,
+    SamplingOptions,
+)
 
 MAX_BARS = 64  # bars one request may add (generate: the length; continue / bridge: the new bars)
 MAX_TOTAL_BARS = 128  # the longest melody a request may produce or take as input (uploads are cut to this)
@@ -41,10 +49,12 @@ class SamplingRequest(_Request):
     temperature: float = Field(0.0, ge=0.0, le=MAX_TEMPERATURE, description="VAE decoder temperature; 0 = greedy")
     resample: int = Field(1, ge=1, le=MAX_RESAMPLE, description="RePaint: take every step this often where music "
                           "is kept (ddim and ddpm only; 1 = off)")
+    guidance: float = Field(DEFAULT_GUIDANCE, ge=0.0, le=MAX_GUIDANCE, description="how strongly a model's guide "
+                            "steers to the density, style and mode asked for (0 = not at all)")
 
     def options(self) -> SamplingOptions:
         """The library's options (which check the combination, e.g. resampling with dpm-solver)."""
-        return SamplingOptions(self.sampler, self.steps, self.temperature, self.resample)
+        return SamplingOptions(self.sampler, self.steps, self.temperature, self.resample, self.guidance)
 
 
 class ControlledRequest(SamplingRequest):
@@ -53,10 +63,10 @@ class ControlledRequest(SamplingRequest):
     range: str | None = Field(None, max_length=MAX_CONTROL_CHARS, description="pitch range LOW-HIGH as note names "
                               "(D4-B5; C4 = 60) or MIDI numbers (62-83); the new notes are moved by octaves into it")
     density: float | None = Field(None, ge=1.0, le=MAX_DENSITY, description="note onsets per bar (1..16; "
-                                  "context models only)")
+                                  "models with a guide or tune contexts only)")
     style: str | None = Field(None, max_length=MAX_CONTROL_CHARS, description="a style the model knows "
-                              "(GET /api/model: 'music21:oneills1850', or the part after the colon; context models "
-                              "only)")
+                              "(GET /api/model: 'music21:oneills1850', or the part after the colon; models with a "
+                              "guide or tune contexts only)")
 
     @model_validator(mode="before")
     @classmethod
@@ -166,8 +176,9 @@ class Limits(BaseModel):
 
 class ModelOut(BaseModel):
     window_bars: int = Field(description="bars the model samples at once (longer pieces are made window by window)")
-    controls: list[str] = Field(description="the controls the model takes: range always; key, density and style "
-                                "for a context model")
+    controls: list[str] = Field(description="the controls the model takes: key and range always; density and "
+                                "style for a model with a guide or tune contexts")
+    guided: bool = Field(description="whether it has a guide (diffusion/guide.py) that the guidance field scales")
     styles: list[str] = Field(description="the style names it knows (collections such as 'music21:oneills1850'); "
                               "empty when it takes no style")
 

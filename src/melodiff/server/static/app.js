@@ -29,6 +29,7 @@ const CONTROLS = { // the musician's controls: input id (= API field) -> its too
   density: "note onsets per bar, 1 to 16; empty: free",
   style: "the training collection to write like; any: drawn from the training tunes",
 };
+const GUIDANCE_HELP = "how strongly the model's guide steers to the density, style and mode asked for; 0: not at all";
 
 // ---- talking to the server ------------------------------------------------------------------------------------------
 async function api(path, options = {}) {
@@ -80,6 +81,7 @@ function samplingFields() {
     sampler: $("sampler").value,
     steps: steps === "" ? null : Number(steps),
     temperature: Number($("temperature").value),
+    ...($("guidance").disabled ? {} : { guidance: Number($("guidance").value) }),
   };
 }
 
@@ -101,9 +103,12 @@ function showControls(model) {
     const label = $(name).closest("label");
     $(name).disabled = !takes;
     label.classList.toggle("off", !takes);
-    label.title = takes ? help : `this model takes no ${name} control (it was trained without tune contexts)`;
+    label.title = takes ? help : `this model takes no ${name} control (it has neither a guide nor tune contexts)`;
     $(name).title = label.title;
   }
+  $("guidance").disabled = !model.guided;
+  $("guidance").closest("label").classList.toggle("off", !model.guided);
+  $("guidance").closest("label").title = model.guided ? GUIDANCE_HELP : "this model has no guide to steer with";
   const select = $("style");
   select.replaceChildren(new Option("any", "", true, true));
   for (const style of model.styles) { // "music21:oneills1850" is shown as "oneills1850"
