@@ -116,8 +116,8 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> None:
 def _cmd_train_guide(args: argparse.Namespace) -> None:
     from melodiff.diffusion.guide_train import train_guide
 
-    train_guide(args.latents, args.data, args.diffusion, args.out, steps=args.steps or GUIDE_STEPS,
-                seed=args.seed or 0, max_seconds=_max_seconds(args), progress=not args.quiet, device=args.device)
+    train_guide(args.latents, args.data, args.diffusion, args.out, steps=args.steps,
+                seed=args.seed, max_seconds=_max_seconds(args), progress=not args.quiet, device=args.device)
     if not args.quiet:
         print(f"guide checkpoint in {args.out}")
 
@@ -477,13 +477,15 @@ def _controls(args: argparse.Namespace, key: bool = True):
 
 def _add_control_args(p: argparse.ArgumentParser, key: bool = True) -> None:
     if key:
-        p.add_argument("--key", default=None, help="the piece's key, e.g. C, F#, Bb, Em, F#m, 'D minor': its tonic "
-                       "always (the finished piece is moved there), its mode with a model trained with tune contexts "
-                       "(default: the key the model writes in)")
+        p.add_argument("--key", default=None, help="the piece's key, e.g. C, F#, Bb, Em, F#m, 'D minor': a model "
+                       "with a guide steers to it while sampling; the finished piece is moved to its tonic and, if "
+                       "still in the other mode, its 3rd, 6th and 7th degrees changed to the mode asked for (default: "
+                       "a key drawn from the training tunes')")
     p.add_argument("--range", default=None, metavar="LOW-HIGH", help="every new note inside this range: note names "
                    "or MIDI numbers, e.g. D5-B6 (a D whistle) or 62-83; at least a fifth")
     p.add_argument("--density", type=_positive_float, default=None, metavar="N",
-                   help="average note onsets per bar, 1..16 (default: drawn from the training tunes)")
+                   help="average note onsets per bar, 1..16, for a model with a guide or tune contexts (default: "
+                   "free)")
     p.add_argument("--style", default=None, help="a collection the model was trained on, e.g. oneills1850 (Irish), "
                    "airdsAirs (Scottish), essenFolksong (German and other European songs); the model lists its own")
     p.add_argument("--guidance", type=_nonneg_float, default=DEFAULT_GUIDANCE, metavar="SCALE",
@@ -519,7 +521,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 SAMPLERS = tuple(s.value for s in Sampler)
 DEFAULT_BARS = 64
-GUIDE_STEPS = 8000
+GUIDE_STEPS = 10_000
 RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, bridge, generate past 32 bars): take "
                  f"every sampling step this often, 1..{MAX_RESAMPLE} (default 1; needs --sampler ddim or ddpm; costs "
                  "that many times the time)")
@@ -680,8 +682,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diffusion", required=True, help="the diffusion checkpoint to guide")
     p.add_argument("--out", type=_path, required=True)
     _add_device_arg(p)
-    p.add_argument("--steps", type=_positive_int, default=None, help=f"training steps (default {GUIDE_STEPS})")
-    p.add_argument("--seed", type=_seed, default=None, help="random seed (default 0)")
+    p.add_argument("--steps", type=_positive_int, default=GUIDE_STEPS, help=f"training steps (default {GUIDE_STEPS:,})")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--max-minutes", type=_positive_float, default=None,
                    help="stop with a checkpoint after this long; rerun the same command to resume")
 

@@ -136,9 +136,10 @@ class Pipeline:
 
     @property
     def controls(self) -> tuple[str, ...]:
-        """The controls this model takes: key and range always (the key's tonic by moving the finished piece, its mode
-        only when the model is told it or guided to it); density and style when it is a key-normalised context model
-        or has a guide (diffusion/guide.py)."""
+        """The controls this model takes: key and range always (the finished piece moved to the key's tonic and, if
+        its mode is the other one, its degrees changed to the mode's: music.keys.in_key; a guide or a context model
+        also steers to the key while sampling); density and style when it is a key-normalised context model or has
+        a guide (diffusion/guide.py)."""
         told = self.denoiser.config.context and self.normalizer.in_c and self.contexts is not None
         return ("key", "range", "density", "style") if told or self.guide is not None else ("key", "range")
 

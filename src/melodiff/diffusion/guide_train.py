@@ -66,7 +66,7 @@ def guide_loss(model: AttributeGuide, schedule: NoiseSchedule, batch: torch.Tens
 
 
 def train_guide(latents: str | Path, data_dir: str | Path, diffusion: str | Path, out: str | Path,
-                steps: int = 6000, seed: int = 0, batch_size: int = 128, lr: float = 1e-3,
+                steps: int, seed: int = 0, batch_size: int = 128, lr: float = 1e-3,
                 max_seconds: float = math.inf, progress: bool = True, device: str = "cpu") -> AttributeGuide:
     """Train (or resume) the guide for the denoiser of ``diffusion`` (its window and noise schedule) on the latents
     of ``latents`` (the ones that denoiser was trained on, with tune contexts) and the densities of ``data_dir``'s

@@ -1,0 +1,56 @@
+"""What the guide (diffusion/guide.py) costs: seconds per melody of ``Pipeline.generate`` with guidance off (0: the
+unguided model, the paper's sampling) and on (the default scale: key and tonic ending, and with density and style
+asked for), for one melody and for a batch, default sampler. Each setting is timed ``--repeats`` times in turn
+(interleaved, so drift in the machine's load hits all of them alike); the median is printed, with its ratio to
+guidance off. Target (issue 22): controls cost at most 1.5x the sampling time.
+
+usage: python benchmarks/guidance_cost.py [--model default] [--bars 32] [--batch 32] [--repeats 5]"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from melodiff.music.controls import Controls
+from melodiff.options import DEFAULT_GUIDANCE
+from melodiff.pipeline import Pipeline, SamplingOptions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--bars", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    pipe = Pipeline.from_pretrained(args.model)
+    if pipe.guide is None:
+        raise SystemExit(f"{args.model}: no guide to measure")
+    settings = {
+        "guidance 0 (unguided)": (SamplingOptions(guidance=0.0), None),
+        f"guidance {DEFAULT_GUIDANCE:g}: key, ending": (SamplingOptions(), None),
+        f"guidance {DEFAULT_GUIDANCE:g}: + density, style": (
+            SamplingOptions(), Controls(density=4.0, style=pipe.styles[0])),
+    }
+    print(f"{args.model}, {args.bars} bars, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"| setting | 1 melody, s | batch of {args.batch}, s / melody | vs unguided |")
+    print("|---|---|---|---|")
+    pipe.generate(args.bars, 1, seed=0)  # warm-up
+    times = {name: {1: [], args.batch: []} for name in settings}
+    for r in range(args.repeats):
+        for name, (options, controls) in settings.items():
+            for n in (1, args.batch):
+                t0 = time.perf_counter()
+                pipe.generate(args.bars, n, seed=r, options=options, controls=controls)
+                times[name][n].append((time.perf_counter() - t0) / n)
+    base = statistics.median(times["guidance 0 (unguided)"][args.batch])
+    for name in settings:
+        one, many = (statistics.median(times[name][n]) for n in (1, args.batch))
+        print(f"| {name} | {one:.3f} | {many:.4f} | {many / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
