@@ -350,15 +350,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if Path(args.out).suffix.lower() in (".json", ".md"):
         raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")
     _check_form(args)
+    samplers = [(Sampler(name), steps) for name, steps in map(_sampler_row, args.samplers)]
+    SamplingOptions(samplers[0][0], resample=args.resample, guidance=args.guidance)  # fails now, not after a table
     pipeline = _pipeline(args)
     bars = args.bars or written_length(args.form, args.section_bars)
     train, train_index = load_melodies(args.data, "train")
     test, test_index = load_melodies(args.data, "test")
     if not test:
         raise MelodiffError(f"{args.data}: the test split is empty")
-    evaluator = Evaluator(pipeline, train, test, seed=args.seed)
-    samplers = [(Sampler(name), steps) for name, steps in map(_sampler_row, args.samplers)]
-    SamplingOptions(sampler=samplers[0][0], resample=args.resample)  # a bad combination fails now, not after a table
+    evaluator = Evaluator(pipeline, train, test, seed=args.seed, guidance=args.guidance)
     mdn = load_mdn(args.mdn).to(pipeline.device) if args.mdn else None
     length = -(-bars // BARS_PER_CHUNK) if bars else None  # chunks of the generated rows (None: the model's window)
     if "unconditional" in args.tasks:
@@ -367,7 +367,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         evaluator.infilling(samplers[0][0], samplers[0][1], args.num, resample=args.resample)
     if "controls" in args.tasks:
         evaluator.controls(args.num, samplers[0][0], samplers[0][1], [r.get("source", "") for r in train_index],
-                           [r.get("source", "") for r in test_index], length, args.guidance)
+                           [r.get("source", "") for r in test_index], length)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
                 "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed,
                 "resample": args.resample, "guidance": args.guidance, "bars": args.bars, "form": args.form,
@@ -724,7 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
                    default=["unconditional", "infilling"], help="which tables (default unconditional and "
                    "infilling; controls: how often --key, --density, --style and --range are obeyed)")
     p.add_argument("--guidance", type=_nonneg_float, default=DEFAULT_GUIDANCE, metavar="SCALE",
-                   help=f"the guide's scale in the controls rows (default {DEFAULT_GUIDANCE:g})")
+                   help=f"the scale of the model's guide in every diffusion row, 0..{MAX_GUIDANCE:g} (default "
+                   f"{DEFAULT_GUIDANCE:g}; 0: the unguided model, the paper's sampling)")
     p.add_argument("--seed", type=_seed, default=0)
     _add_device_arg(p)
     p.add_argument("--out", type=_path, default="melodiff-eval", help="folder for results.json, results.md, "

@@ -111,8 +111,10 @@ class Evaluator:
     """Collects :class:`EvalRow` s in ``rows``; every generator row draws from ``torch.Generator(seed + 1)``, so the
     same seed gives the same melodies and scores (all but the wall times)."""
 
-    def __init__(self, pipeline: Pipeline, train: list[Melody], test: list[Melody], seed: int = 0) -> None:
+    def __init__(self, pipeline: Pipeline, train: list[Melody], test: list[Melody], seed: int = 0,
+                 guidance: float = DEFAULT_GUIDANCE) -> None:
         self.pipeline = pipeline
+        self.guidance = guidance  # the scale of the model's guide (diffusion/guide.py) in every diffusion row
         self.ground_truth = oa_statistics(train)
         self.train = train  # the classifier's "real" side for the test data's own row
         self.test = test
@@ -180,7 +182,7 @@ class Evaluator:
                     kept=_crop(melodies, 0, length * CHUNK_STEPS))
         for sampler, steps in samplers:
             t0 = time.perf_counter()
-            options = SamplingOptions(sampler=sampler, steps=steps)
+            options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance)
             g = self._generator()
             x, melodies = p.sample_melodies(length, num_samples, options, g, sources,
                                             tunes=p.draw_tunes(num_samples, self.seed))
@@ -237,7 +239,7 @@ class Evaluator:
         region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
         self._score("infilling", "Test data", real, None, None, *region)
         t0 = time.perf_counter()
-        options = SamplingOptions(sampler=sampler, steps=steps, resample=resample)
+        options = SamplingOptions(sampler=sampler, steps=steps, resample=resample, guidance=self.guidance)
         g = self._generator()
         tunes_repeated = tunes.repeat_interleave(repeats, 0)
         x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask,
@@ -267,16 +269,14 @@ class Evaluator:
 
     # ---- controls --------------------------------------------------------------------------------------------------
     def controls(self, num_samples: int, sampler: Sampler, steps: int | None, train_styles: Sequence[str],
-                 test_styles: Sequence[str], length: int | None = None,
-                 guidance: float = DEFAULT_GUIDANCE) -> None:
+                 test_styles: Sequence[str], length: int | None = None) -> None:
         """One row per control (music/controls.py) of ``num_samples`` pieces of ``length`` chunks, spread over the
         values asked for (CONTROL_KEYS, CONTROL_RANGES, CONTROL_DENSITIES, every style of the model), scored like
         the unconditional rows and for obedience (metrics/controls.py) in ``scores["obeyed"]``. ``train_styles`` /
-        ``test_styles``: the collection of each training / test melody (the style classifier's data); ``guidance``:
-        the scale of a model's guide (diffusion/guide.py)."""
+        ``test_styles``: the collection of each training / test melody (the style classifier's data)."""
         p = self.pipeline
         length = length or p.window_chunks
-        options = SamplingOptions(sampler=sampler, steps=steps, guidance=guidance)
+        options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance)
         bars = length * BARS_PER_CHUNK
         missing = [name for name in ("density", "style") if name not in p.controls]
         if missing:

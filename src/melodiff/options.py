@@ -21,7 +21,7 @@ MAX_SAMPLING_STEPS = 1000  # DDIM / DPM-Solver++ steps (also capped by the model
 MAX_TEMPERATURE = 2.0  # the VAE decoder's softmax temperature; past 2 the notes are noise
 MAX_RESAMPLE = 10  # RePaint: each step taken at most this often
 MAX_SAMPLES = 1024  # melodies per call
-DEFAULT_GUIDANCE = 1.0  # the guide's scale (diffusion/guide.py), measured (docs/RESULTS.md, "Controls by guidance")
+DEFAULT_GUIDANCE = 2.0  # the guide's scale (diffusion/guide.py), measured (docs/RESULTS.md, "Controls by guidance")
 MAX_GUIDANCE = 20.0  # past this the guide's gradient swamps the denoiser
 
 

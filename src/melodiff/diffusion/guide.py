@@ -24,9 +24,11 @@ from melodiff.diffusion.sampling import ModelFn
 from melodiff.errors import MelodiffError
 from melodiff.layers import TransformerTrunk, sinusoidal_embedding
 
-DENSITY_SPREAD = 0.1  # the width of the density target in log(1 + notes per bar): about ±10 % around it
+DENSITY_SPREAD = 0.14  # the width of the density target in log(1 + notes per bar): about ±14 % around it
 WEIGHTS = {"minor": 4.0, "tonic": 4.0, "style": 4.0, "ending": 4.0}  # each term's log-probability counts this much (a
 # sharpened classifier, Dhariwal & Nichol's scale per attribute): one term per tune, against one density term per chunk
+KEY_UNTIL = 0.35  # a piece's key and ending alone are steered while sqrt(abar) is at most this: the noisy steps,
+# where they are decided (a third of DPM-Solver++'s 50; docs/RESULTS.md, "Controls by guidance")
 DEGREES = 12  # the ending head's classes: the last note's semitones above the tune's tonic, and one for "no note"
 
 
@@ -101,6 +103,12 @@ class GuideTargets:
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.density, self.minor, self.style, self.tonic, self.endings))
 
+    @property
+    def until(self) -> float:
+        """The noise level sqrt(abar) up to which these targets are steered: every step for a density or a style,
+        which the last steps still change; the noisy steps (KEY_UNTIL) for a key and an ending alone."""
+        return 1.0 if self.density is not None or self.style is not None else KEY_UNTIL
+
     def window(self, start: int, end: int) -> GuideTargets:
         """The targets of the chunks start..end - 1 of the piece."""
         return replace(self, endings=None if self.endings is None else self.endings[:, start:end])
@@ -141,12 +149,15 @@ def draw_keys(config: GuideConfig, num: int, seed: int, key: tuple[int, bool] | 
 
 
 def guided(model_fn: ModelFn, guide: AttributeGuide, targets: GuideTargets, scale: float) -> ModelFn:
-    """``model_fn`` steered towards ``targets`` by ``guide`` with ``scale`` (0: unchanged)."""
+    """``model_fn`` steered towards ``targets`` by ``guide`` with ``scale`` (0: unchanged) at the noise levels of
+    ``targets.until``."""
     if not targets or scale == 0:
         return model_fn
 
     def steered(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         eps = model_fn(x, level)
+        if float(level.max()) > targets.until:
+            return eps
         with torch.enable_grad():
             xg = x.detach().float().requires_grad_(True)
             (grad,) = torch.autograd.grad(targets.log_prob(guide(xg, level.float())).sum(), xg)
