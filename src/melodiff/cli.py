@@ -116,8 +116,8 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> None:
 def _cmd_train_guide(args: argparse.Namespace) -> None:
     from melodiff.diffusion.guide_train import train_guide
 
-    train_guide(args.latents, args.data, args.diffusion, args.out, steps=args.steps, seed=args.seed,
-                fakes=args.fakes, max_seconds=_max_seconds(args), progress=not args.quiet, device=args.device)
+    train_guide(args.latents, args.data, args.diffusion, args.out, steps=args.steps,
+                seed=args.seed, max_seconds=_max_seconds(args), progress=not args.quiet, device=args.device)
     if not args.quiet:
         print(f"guide checkpoint in {args.out}")
 
@@ -400,13 +400,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _fake_count(text: str) -> int:
-    value = _integer(text)
-    if not 0 <= value <= MAX_FAKES:
-        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_FAKES:,}: {value}")
-    return value
-
-
 def _bar_ranges(text: str) -> list[tuple[int, int]]:
     """"17-48,57-60" (1-based, inclusive) -> [(16, 48), (56, 60)] (0-based, half-open); "9" is bar 9 alone."""
     spans = []
@@ -529,8 +522,6 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 SAMPLERS = tuple(s.value for s in Sampler)
 DEFAULT_BARS = 64
 GUIDE_STEPS = 10_000
-GUIDE_FAKES = 8000
-MAX_FAKES = 100_000  # 2.5 KB each in memory
 RESAMPLE_HELP = ("RePaint resampling where music is kept (infill, continue, bridge, generate past 32 bars): take "
                  f"every sampling step this often, 1..{MAX_RESAMPLE} (default 1; needs --sampler ddim or ddpm; costs "
                  "that many times the time)")
@@ -693,8 +684,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_arg(p)
     p.add_argument("--steps", type=_positive_int, default=GUIDE_STEPS, help=f"training steps (default {GUIDE_STEPS:,})")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    p.add_argument("--fakes", type=_fake_count, default=GUIDE_FAKES, help="windows the diffusion model makes "
-                   f"first, for the guide's realness head (discriminator guidance; default {GUIDE_FAKES:,}; 0: none)")
     p.add_argument("--max-minutes", type=_positive_float, default=None,
                    help="stop with a checkpoint after this long; rerun the same command to resume")
 

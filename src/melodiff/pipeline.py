@@ -154,8 +154,7 @@ class Pipeline:
                 endings: torch.Tensor | None = None) -> GuideTargets | None:
         """What a model's guide steers pieces towards (None without a guide, or when there is nothing to steer): the
         key of ``tunes`` (B, 4) (:meth:`draw_tunes`, or a given melody's, :meth:`tune`), the density and style of
-        ``controls``, the chunks ``endings`` (B, L) whose last note should be the tonic (:func:`tune_endings`), and
-        real tunes' latents (a guide with a realness head)."""
+        ``controls``, and the chunks ``endings`` (B, L) whose last note should be the tonic (:func:`tune_endings`)."""
         if self.guide is None:
             return None
         tonic = minor = None
@@ -167,7 +166,7 @@ class Pipeline:
         style = None
         if controls and controls.style is not None:
             style = style_index({"styles": list(self.styles)}, controls.style)
-        return GuideTargets(density, style, tonic, minor, endings, self.guide.config.realness) or None
+        return GuideTargets(density, style, tonic, minor, endings) or None
 
     def _fixed_fields(self, controls: Controls | None) -> dict[str, int]:
         """The tune-context fields ``controls`` fix; MelodiffError for a control this model does not take."""

@@ -1,8 +1,7 @@
 """Classifier guidance for the controls a plain prior was not trained with (Dhariwal & Nichol 2021, §4): a small
 noise-aware network reads the noisy latents x_t the sampler holds and predicts what the finished piece will have —
 each chunk's note density and the scale degree its last note ends on, the tune's key (tonic and mode) and its style
-(the corpus collection), and whether the latents are a real tune's or the denoiser's own (a discriminator, as Kim et
-al. 2023's discriminator guidance) — and every denoiser call is steered up the gradient of log p(asked | x_t):
+(the corpus collection) — and every denoiser call is steered up the gradient of log p(asked | x_t):
 
     eps' = eps - scale * sqrt(1 - abar) * grad_x log p(asked | x_t)
 
@@ -26,9 +25,8 @@ from melodiff.errors import MelodiffError
 from melodiff.layers import TransformerTrunk, sinusoidal_embedding
 
 DENSITY_SPREAD = 0.14  # the width of the density target in log(1 + notes per bar): about ±14 % around it
-# each term's log-probability counts this much (a sharpened classifier, Dhariwal & Nichol's scale per attribute):
-# one term per tune, against one density term per chunk; realness as Kim et al.'s discriminator guidance (weight 1)
-WEIGHTS = {"minor": 4.0, "tonic": 4.0, "style": 4.0, "ending": 4.0, "real": 1.0}
+WEIGHTS = {"minor": 4.0, "tonic": 4.0, "style": 4.0, "ending": 4.0}  # each term's log-probability counts this much (a
+# sharpened classifier, Dhariwal & Nichol's scale per attribute): one term per tune, against one density term per chunk
 KEY_UNTIL = 0.35  # a piece's key and ending alone are steered while sqrt(abar) is at most this: the noisy steps,
 # where they are decided (a third of DPM-Solver++'s 50; docs/RESULTS.md, "Controls by guidance")
 DEGREES = 12  # the ending head's classes: the last note's semitones above the tune's tonic, and one for "no note"
@@ -48,7 +46,6 @@ class GuideConfig:
     noise_channels: int = 64
     styles: tuple[str, ...] = ()
     keys: tuple[int, ...] = ()  # training tunes per key, 12 major (C..B) then 12 minor: what free pieces are steered to
-    realness: bool = False  # its "real" head was trained against the denoiser's own samples
 
     def __post_init__(self) -> None:
         check_transformer_sizes(self)
@@ -63,9 +60,8 @@ class GuideConfig:
 class AttributeGuide(nn.Module):
     """x_t (B, L, D), noise_level (B,) = sqrt(abar) -> {"density": (B, L) log(1 + notes per bar) of each chunk,
     "ending": (B, L, DEGREES + 1) logits of the degree each chunk's last note ends on, "minor": (B,) logit of the
-    tune being in minor, "tonic": (B, 12) logits of its tonic, "style": (B, styles) logits, "real": (B,) logit of
-    the latents being a real tune's rather than the denoiser's}. Dense + positions + the noise embedding -> a small
-    pre-LN transformer -> per-chunk and mean-pooled heads."""
+    tune being in minor, "tonic": (B, 12) logits of its tonic, "style": (B, styles) logits}. Dense + positions + the
+    noise embedding -> a small pre-LN transformer -> per-chunk and mean-pooled heads."""
 
     def __init__(self, config: GuideConfig) -> None:
         super().__init__()
@@ -78,7 +74,6 @@ class AttributeGuide(nn.Module):
         self.minor = nn.Linear(c.width, 1)
         self.tonic = nn.Linear(c.width, 12)
         self.style = nn.Linear(c.width, max(len(c.styles), 1))
-        self.real = nn.Linear(c.width, 1)
 
     def forward(self, x_t: torch.Tensor, noise_level: torch.Tensor,
                 padding_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -90,27 +85,23 @@ class AttributeGuide(nn.Module):
             keep = (~padding_mask).unsqueeze(-1).to(h.dtype)
             pooled = (h * keep).sum(1) / keep.sum(1).clamp(min=1)
         return {"density": self.density(h).squeeze(-1), "ending": self.ending(h),
-                "minor": self.minor(pooled).squeeze(-1), "tonic": self.tonic(pooled), "style": self.style(pooled),
-                "real": self.real(pooled).squeeze(-1)}
+                "minor": self.minor(pooled).squeeze(-1), "tonic": self.tonic(pooled), "style": self.style(pooled)}
 
 
 @dataclass(frozen=True)
 class GuideTargets:
     """What pieces are steered to, each None when not asked: ``density`` note onsets per bar, ``style`` an index
     into the guide's styles, ``tonic`` and ``minor`` (B,) each piece's key, ``endings`` (B, L) bool: the chunks
-    whose last note should be the tonic (a piece's last chunk, and the chunk it repeats), ``real``: towards latents
-    the discriminator takes for a real tune's."""
+    whose last note should be the tonic (a piece's last chunk, and the chunk it repeats)."""
 
     density: float | None = None
     style: int | None = None
     tonic: torch.Tensor | None = None
     minor: torch.Tensor | None = None
     endings: torch.Tensor | None = None
-    real: bool = False
 
     def __bool__(self) -> bool:
-        return self.real or any(v is not None for v in (self.density, self.minor, self.style, self.tonic,
-                                                        self.endings))
+        return any(v is not None for v in (self.density, self.minor, self.style, self.tonic, self.endings))
 
     @property
     def until(self) -> float:
@@ -142,8 +133,6 @@ class GuideTargets:
         if self.endings is not None and self.endings.any():
             on_tonic = F.log_softmax(out["ending"], -1)[..., 0]
             total = total + WEIGHTS["ending"] * (on_tonic * self.endings.to(on_tonic)).sum(1)
-        if self.real:  # log D / (1 - D): the density ratio of real to generated latents
-            total = total + WEIGHTS["real"] * out["real"]
         return total
 
 

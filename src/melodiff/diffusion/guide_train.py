@@ -1,10 +1,8 @@
-"""Training the guide of diffusion/guide.py on a latent dataset with tune contexts (``melodiff encode``), the
-prepared melodies it was encoded from (for each chunk's note density and last note) and, for its realness head, the
-denoiser's own samples (made first and kept in the checkpoint folder as ``fakes.npy``)."""
+"""Training the guide of diffusion/guide.py on a latent dataset with tune contexts (``melodiff encode``) and the
+prepared melodies it was encoded from (for each chunk's note density and last note)."""
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from pathlib import Path
@@ -17,23 +15,18 @@ from melodiff.config import build_checked, from_dict, to_dict
 from melodiff.data.chunks import melody_chunks
 from melodiff.data.latents import LatentDataset
 from melodiff.data.prepare import SPLITS, load_melodies
-from melodiff.device import randn, resolve_device
+from melodiff.device import randn
 from melodiff.diffusion.config import ScheduleConfig
 from melodiff.diffusion.guide import DEGREES, AttributeGuide, GuideConfig
-from melodiff.diffusion.sampling import Sampler, sample
 from melodiff.diffusion.schedule import NoiseSchedule, q_sample
 from melodiff.diffusion.train import WindowSampler
 from melodiff.errors import MelodiffError
-from melodiff.loading import load_diffusion, read_config
+from melodiff.loading import read_config
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, MIN_PITCH
-from melodiff.options import FAST_STEPS
 from melodiff.training.loop import LoopConfig, train
-from melodiff.utils.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 KIND = "guide"
-FAKES = "fakes.npy"  # the denoiser's own windows, in a guide's checkpoint folder (not bundled)
-FAKE_BATCH = 256  # windows sampled at once
 
 
 def chunk_labels(data_dir: str | Path, offsets: np.ndarray, tonics: np.ndarray) -> np.ndarray:
@@ -52,58 +45,14 @@ def chunk_labels(data_dir: str | Path, offsets: np.ndarray, tonics: np.ndarray) 
     return np.stack([np.log1p(onsets.sum(1) / BARS_PER_CHUNK), ending], 1).astype(np.float32)
 
 
-def own_samples(diffusion: str | Path, num: int, seed: int, device: str = "cpu") -> np.ndarray:
-    """(num, window, D) float32 latent windows that the denoiser of ``diffusion`` makes unguided (DPM-Solver++,
-    FAST_STEPS steps, as `melodiff generate` by default), FAKE_BATCH at a time, drawn with ``seed``."""
-    denoiser, schedule, normalizer = load_diffusion(diffusion)
-    denoiser.to(resolve_device(device))
-    generator = torch.Generator().manual_seed(seed)
-    shape = (denoiser.config.seq_len, denoiser.config.latent_dim)
-    parts = []
-    for start in range(0, num, FAKE_BATCH):
-        x_T = torch.randn(min(FAKE_BATCH, num - start), *shape, generator=generator)
-        with torch.no_grad():
-            parts.append(sample(Sampler.DPM_SOLVER, lambda x, level: denoiser(x.to(next(denoiser.parameters()).device),
-                                                                              level).cpu(),
-                                schedule, x_T, generator, steps=FAST_STEPS, clip=normalizer.bound))
-    return torch.cat(parts).numpy().astype(np.float32) if parts else np.zeros((0, *shape), np.float32)
-
-
-def _own_samples(out: Path, diffusion: str | Path, num: int, seed: int, device: str) -> torch.Tensor | None:
-    """The denoiser's ``num`` windows for the realness head: made once and kept in ``out`` (``FAKES``), so that a
-    resumed run trains on the same ones; None for none."""
-    if num <= 0:
-        return None
-    path = out / FAKES
-    if path.is_file():
-        kept = np.load(path, allow_pickle=False)
-        if len(kept) == num:
-            return torch.from_numpy(kept)
-    log.info("sampling %d windows of the denoiser for the realness head", num)
-    made = own_samples(diffusion, num, seed, device)
-    buf = io.BytesIO()
-    np.save(buf, made)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
-    return torch.from_numpy(made)
-
-
 def guide_loss(model: AttributeGuide, schedule: NoiseSchedule, batch: torch.Tensor, pad: torch.Tensor,
-               tunes: dict[str, torch.Tensor], generator: torch.Generator,
-               fakes: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """MSE of each chunk's density, cross-entropy of its ending, the tune's mode, tonic and style, at a random noise
-    level of ``schedule``; ``batch`` (B, L, D + 2): the clean latents, then each chunk's labels (chunk_labels).
-    With ``fakes`` (B, L, D: the denoiser's own latents, padded as the batch), the realness head's cross-entropy of
-    real against them at the same noise levels."""
+               tunes: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """MSE of each chunk's density, cross-entropy of mode and style, at a random noise level of ``schedule``;
+    ``batch`` (B, L, D + 2): the clean latents, then each chunk's labels (chunk_labels)."""
     x0, density, ending = batch[..., :-2], batch[..., -2], batch[..., -1].long()
     alpha_bar = schedule.sample_alpha_bar(x0.shape[0], generator).float()
     x_t = q_sample(x0, alpha_bar, randn(x0.shape, generator, x0))
     out = model(x_t, alpha_bar.sqrt(), pad)
-    real = torch.zeros(())
-    if fakes is not None:
-        fake = model(q_sample(fakes, alpha_bar, randn(fakes.shape, generator, fakes)), alpha_bar.sqrt(), pad)
-        real = (F.binary_cross_entropy_with_logits(out["real"], torch.ones_like(out["real"]))
-                + F.binary_cross_entropy_with_logits(fake["real"], torch.zeros_like(fake["real"]))) / 2
     valid = (~pad).float()
     mse = ((out["density"] - density) ** 2 * valid).sum() / valid.sum()
     ends = (F.cross_entropy(out["ending"].flatten(0, 1), ending.flatten(), reduction="none")
@@ -111,18 +60,17 @@ def guide_loss(model: AttributeGuide, schedule: NoiseSchedule, batch: torch.Tens
     mode = F.binary_cross_entropy_with_logits(out["minor"], tunes["minor"].float())
     tonic = F.cross_entropy(out["tonic"], tunes["tonic"])
     style = F.cross_entropy(out["style"], tunes["style"]) if model.config.styles else torch.zeros(())
-    return mse + ends + mode + tonic + style + real, {"density_mse": mse.item(), "ending_ce": ends.item(),
-                                                      "mode_ce": mode.item(), "tonic_ce": tonic.item(),
-                                                      "style_ce": style.item(), "real_ce": real.item()}
+    return mse + ends + mode + tonic + style, {"density_mse": mse.item(), "ending_ce": ends.item(),
+                                               "mode_ce": mode.item(), "tonic_ce": tonic.item(),
+                                               "style_ce": style.item()}
 
 
 def train_guide(latents: str | Path, data_dir: str | Path, diffusion: str | Path, out: str | Path,
-                steps: int, seed: int = 0, batch_size: int = 128, lr: float = 1e-3, fakes: int = 0,
+                steps: int, seed: int = 0, batch_size: int = 128, lr: float = 1e-3,
                 max_seconds: float = math.inf, progress: bool = True, device: str = "cpu") -> AttributeGuide:
     """Train (or resume) the guide for the denoiser of ``diffusion`` (its window and noise schedule) on the latents
-    of ``latents`` (the ones that denoiser was trained on, with tune contexts) and the densities and endings of
-    ``data_dir``'s melodies, and its realness head on ``fakes`` windows the denoiser makes (0: none, the head left
-    untrained); the checkpoint goes to ``out``."""
+    of ``latents`` (the ones that denoiser was trained on, with tune contexts) and the densities of ``data_dir``'s
+    melodies; the checkpoint goes to ``out``."""
     data = LatentDataset.load(latents)
     if data.contexts is None:
         raise MelodiffError(f"{latents}: no tune contexts to train a guide on (encode it again)")
@@ -134,11 +82,10 @@ def train_guide(latents: str | Path, data_dir: str | Path, diffusion: str | Path
     c = data.contexts
     keys = np.bincount(c.tonic[train_rows] + 12 * c.minor[train_rows], minlength=24)
     config = GuideConfig(latent_dim=data.normalizer.latent_dim, seq_len=int(meta["model"]["seq_len"]),
-                         styles=c.styles, keys=tuple(int(k) for k in keys), realness=fakes > 0)
+                         styles=c.styles, keys=tuple(int(k) for k in keys))
     out = Path(out)
     if (out / "config.json").exists():  # resuming: the saved sizes win
         config = from_dict(GuideConfig, read_config(out, KIND)["model"])
-    own = _own_samples(out, diffusion, fakes if config.realness else 0, seed, device)
     labels = chunk_labels(data_dir, data.offsets, c.tonic)
     sequences = [np.concatenate([data.x[data.offsets[i]:data.offsets[i + 1]],
                                  labels[data.offsets[i]:data.offsets[i + 1]]], 1) for i in train_rows]
@@ -150,16 +97,12 @@ def train_guide(latents: str | Path, data_dir: str | Path, diffusion: str | Path
 
     def loss_fn(net, step, generator):
         batch, pad, context = windows.sample(batch_size, generator)
-        fake = None
-        if own is not None:  # the denoiser's windows, padded where the real ones are
-            fake = own[torch.randint(0, len(own), (batch_size,), generator=generator)].masked_fill(pad[..., None], 0)
         dev = next(net.parameters()).device
         return guide_loss(net, schedule, batch.to(dev), pad.to(dev), {k: v.to(dev) for k, v in context.items()},
-                          generator, None if fake is None else fake.to(dev))
+                          generator)
 
     loop = LoopConfig(steps=steps, lr_at=lambda s: lr * 0.5 * (1 + math.cos(math.pi * s / steps)),
                       ema_decay=0.999, checkpoint_every=500, seed=seed, max_seconds=max_seconds, device=device)
-    info = {"model": to_dict(config), "train": {"steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr,
-                                                "fakes": fakes},
+    info = {"model": to_dict(config), "train": {"steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr},
             "latents": str(latents), "data": str(data_dir), "diffusion": str(diffusion)}
     return train(model, loss_fn, loop, out, KIND, info, progress=progress)
