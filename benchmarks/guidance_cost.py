@@ -1,6 +1,7 @@
-"""What the guide (diffusion/guide.py) costs: seconds per melody of ``Pipeline.generate`` with guidance off (0: the
-unguided model, the paper's sampling) and on (the default scale: key and tonic ending, and with density and style
-asked for), for one melody and for a batch, default sampler. Each setting is timed ``--repeats`` times in turn
+"""What the guide (diffusion/guide.py) and cadence decoding (Pipeline.cadence) cost: seconds per melody of
+``Pipeline.generate`` with both off (the paper's sampling), with each alone, with the defaults (key and tonic ending
+steered, endings decoded again) and with density and style asked for, for one melody and for a batch, default
+sampler and form. Each setting is timed ``--repeats`` times in turn
 (interleaved, so drift in the machine's load hits all of them alike); the median is printed, with its ratio to
 guidance off. Target (issue 22): controls cost at most 1.5x the sampling time.
 
@@ -15,7 +16,7 @@ import time
 import torch
 
 from melodiff.music.controls import Controls
-from melodiff.options import DEFAULT_GUIDANCE
+from melodiff.options import CADENCE, DEFAULT_GUIDANCE
 from melodiff.pipeline import Pipeline, SamplingOptions
 
 
@@ -30,10 +31,11 @@ def main() -> None:
     if pipe.guide is None:
         raise SystemExit(f"{args.model}: no guide to measure")
     settings = {
-        "guidance 0 (unguided)": (SamplingOptions(guidance=0.0), None),
-        f"guidance {DEFAULT_GUIDANCE:g}: key, ending": (SamplingOptions(), None),
-        f"guidance {DEFAULT_GUIDANCE:g}: + density, style": (
-            SamplingOptions(), Controls(density=4.0, style=pipe.styles[0])),
+        "unguided, no cadence (the paper's)": (SamplingOptions(guidance=0.0, cadence=0), None),
+        f"guidance {DEFAULT_GUIDANCE:g} (key, ending), no cadence": (SamplingOptions(cadence=0), None),
+        f"unguided, cadence {CADENCE}": (SamplingOptions(guidance=0.0), None),
+        f"defaults: guidance {DEFAULT_GUIDANCE:g}, cadence {CADENCE}": (SamplingOptions(), None),
+        "defaults + density, style": (SamplingOptions(), Controls(density=4.0, style=pipe.styles[0])),
     }
     print(f"{args.model}, {args.bars} bars, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"| setting | 1 melody, s | batch of {args.batch}, s / melody | vs unguided |")
@@ -44,9 +46,9 @@ def main() -> None:
         for name, (options, controls) in settings.items():
             for n in (1, args.batch):
                 t0 = time.perf_counter()
-                pipe.generate(args.bars, n, seed=r, options=options, controls=controls)
+                pipe.generate(args.bars, n, seed=r, options=options, controls=controls, form="auto")
                 times[name][n].append((time.perf_counter() - t0) / n)
-    base = statistics.median(times["guidance 0 (unguided)"][args.batch])
+    base = statistics.median(times["unguided, no cadence (the paper's)"][args.batch])
     for name in settings:
         one, many = (statistics.median(times[name][n]) for n in (1, args.batch))
         print(f"| {name} | {one:.3f} | {many:.4f} | {many / base:.2f}x |")

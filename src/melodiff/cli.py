@@ -16,8 +16,10 @@ from melodiff.errors import MelodiffError
 from melodiff.music.form import AUTO, FREE, fit_form, written_length
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import (
+    CADENCE,
     DEFAULT_GUIDANCE,
     FAST_STEPS,
+    MAX_CADENCE,
     MAX_GUIDANCE,
     MAX_RESAMPLE,
     MAX_SAMPLING_STEPS,
@@ -155,7 +157,7 @@ def _pipeline(args: argparse.Namespace):
 
 def _options(args: argparse.Namespace) -> SamplingOptions:
     return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature,
-                           resample=args.resample, guidance=args.guidance)
+                           resample=args.resample, guidance=args.guidance, cadence=args.cadence)
 
 
 @contextlib.contextmanager
@@ -351,14 +353,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         raise MelodiffError(f"--out {args.out}: give a folder (results.json, results.md and plots go inside)")
     _check_form(args)
     samplers = [(Sampler(name), steps) for name, steps in map(_sampler_row, args.samplers)]
-    SamplingOptions(samplers[0][0], resample=args.resample, guidance=args.guidance)  # fails now, not after a table
+    SamplingOptions(samplers[0][0], resample=args.resample, guidance=args.guidance, cadence=args.cadence)  # now
     pipeline = _pipeline(args)
     bars = args.bars or written_length(args.form, args.section_bars)
     train, train_index = load_melodies(args.data, "train")
     test, test_index = load_melodies(args.data, "test")
     if not test:
         raise MelodiffError(f"{args.data}: the test split is empty")
-    evaluator = Evaluator(pipeline, train, test, seed=args.seed, guidance=args.guidance)
+    evaluator = Evaluator(pipeline, train, test, seed=args.seed, guidance=args.guidance, cadence=args.cadence)
     mdn = load_mdn(args.mdn).to(pipeline.device) if args.mdn else None
     length = -(-bars // BARS_PER_CHUNK) if bars else None  # chunks of the generated rows (None: the model's window)
     if "unconditional" in args.tasks:
@@ -370,7 +372,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                            [r.get("source", "") for r in test_index], length)
     settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
                 "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed,
-                "resample": args.resample, "guidance": args.guidance, "bars": args.bars, "form": args.form,
+                "resample": args.resample, "guidance": args.guidance, "cadence": args.cadence, "bars": args.bars,
+                "form": args.form,
                 "section_bars": args.section_bars}
     paths = write_results(evaluator, args.out, settings)
     if not args.quiet:
@@ -391,6 +394,13 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _nonneg_int(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -503,6 +513,12 @@ def _device(text: str) -> str:
     return text
 
 
+def _add_cadence_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cadence", type=_nonneg_int, default=CADENCE, metavar="K", help="a new piece that does not end "
+                   f"on its tonic has its last bar decoded again K times and takes the likeliest ending that does, "
+                   f"0..{MAX_CADENCE} (default {CADENCE}; 0: off, the paper's decoding)")
+
+
 def _add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=_device, default="auto", help="where the models run: auto (a GPU if there is "
                    "one, default), cpu, cuda, cuda:N or mps; bf16 mixed precision on GPUs that have it")
@@ -540,6 +556,7 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
     p.add_argument("--temperature", type=_nonneg_float, default=0.0,
                    help=f"VAE decoder temperature, 0..{MAX_TEMPERATURE:g} (default 0: greedy)")
     p.add_argument("--resample", type=_positive_int, default=1, help=RESAMPLE_HELP)
+    _add_cadence_arg(p)
     p.add_argument("--tempo", type=_number, default=120.0, help="MIDI tempo in quarter notes per minute")
     p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     p.add_argument("--wav", action="store_true", help="also render WAV with FluidSynth")
@@ -726,6 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=_nonneg_float, default=DEFAULT_GUIDANCE, metavar="SCALE",
                    help=f"the scale of the model's guide in every diffusion row, 0..{MAX_GUIDANCE:g} (default "
                    f"{DEFAULT_GUIDANCE:g}; 0: the unguided model, the paper's sampling)")
+    _add_cadence_arg(p)
     p.add_argument("--seed", type=_seed, default=0)
     _add_device_arg(p)
     p.add_argument("--out", type=_path, default="melodiff-eval", help="folder for results.json, results.md, "

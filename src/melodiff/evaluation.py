@@ -41,7 +41,7 @@ from melodiff.metrics.structure import (
 from melodiff.music.controls import Controls
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
-from melodiff.options import DEFAULT_GUIDANCE, Sampler, SamplingOptions
+from melodiff.options import CADENCE, DEFAULT_GUIDANCE, Sampler, SamplingOptions
 from melodiff.pipeline import Pipeline
 from melodiff.utils.io import atomic_save_png, atomic_write_text
 
@@ -112,9 +112,10 @@ class Evaluator:
     same seed gives the same melodies and scores (all but the wall times)."""
 
     def __init__(self, pipeline: Pipeline, train: list[Melody], test: list[Melody], seed: int = 0,
-                 guidance: float = DEFAULT_GUIDANCE) -> None:
+                 guidance: float = DEFAULT_GUIDANCE, cadence: int = CADENCE) -> None:
         self.pipeline = pipeline
         self.guidance = guidance  # the scale of the model's guide (diffusion/guide.py) in every diffusion row
+        self.cadence = cadence  # candidate endings of every generated piece (Pipeline.cadence)
         self.ground_truth = oa_statistics(train)
         self.train = train  # the classifier's "real" side for the test data's own row
         self.test = test
@@ -182,7 +183,7 @@ class Evaluator:
                     kept=_crop(melodies, 0, length * CHUNK_STEPS))
         for sampler, steps in samplers:
             t0 = time.perf_counter()
-            options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance)
+            options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance, cadence=self.cadence)
             g = self._generator()
             x, melodies = p.sample_melodies(length, num_samples, options, g, sources,
                                             tunes=p.draw_tunes(num_samples, self.seed))
@@ -239,7 +240,8 @@ class Evaluator:
         region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
         self._score("infilling", "Test data", real, None, None, *region)
         t0 = time.perf_counter()
-        options = SamplingOptions(sampler=sampler, steps=steps, resample=resample, guidance=self.guidance)
+        options = SamplingOptions(sampler=sampler, steps=steps, resample=resample, guidance=self.guidance,
+                                  cadence=self.cadence)
         g = self._generator()
         tunes_repeated = tunes.repeat_interleave(repeats, 0)
         x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask,
@@ -276,7 +278,7 @@ class Evaluator:
         ``test_styles``: the collection of each training / test melody (the style classifier's data)."""
         p = self.pipeline
         length = length or p.window_chunks
-        options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance)
+        options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance, cadence=self.cadence)
         bars = length * BARS_PER_CHUNK
         missing = [name for name in ("density", "style") if name not in p.controls]
         if missing:

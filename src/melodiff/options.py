@@ -23,6 +23,8 @@ MAX_RESAMPLE = 10  # RePaint: each step taken at most this often
 MAX_SAMPLES = 1024  # melodies per call
 DEFAULT_GUIDANCE = 2.0  # the guide's scale (diffusion/guide.py), measured (docs/RESULTS.md, "Controls by guidance")
 MAX_GUIDANCE = 20.0  # past this the guide's gradient swamps the denoiser
+CADENCE = 32  # endings decoded again to find one on the tonic (docs/RESULTS.md, "Cadences")
+MAX_CADENCE = 256
 
 
 def check_resample(method: Sampler | str, resample: int) -> None:
@@ -36,7 +38,8 @@ def check_resample(method: Sampler | str, resample: int) -> None:
 class SamplingOptions:
     """How to sample: ``sampler``, its ``steps`` (None: FAST_STEPS; DDPM always takes all N), the VAE decoder's
     ``temperature`` (0 = greedy, the paper's 0.001), RePaint ``resample`` (1 = off; ddim and ddpm only) and the
-    ``guidance`` scale with which a model's guide steers towards the density, mode and style asked for (0 = off).
+    ``guidance`` scale with which a model's guide steers towards the density, mode and style asked for (0 = off)
+    and the ``cadence`` candidates a new piece's last two bars are decoded again from, to end on its tonic (0 = off).
     Checked on creation: MelodiffError names the first value out of its range."""
 
     sampler: Sampler = Sampler.DPM_SOLVER
@@ -44,6 +47,7 @@ class SamplingOptions:
     temperature: float = 0.0
     resample: int = 1
     guidance: float = DEFAULT_GUIDANCE
+    cadence: int = CADENCE
 
     def __post_init__(self) -> None:
         try:
@@ -57,6 +61,8 @@ class SamplingOptions:
             raise MelodiffError(f"temperature must be in 0..{MAX_TEMPERATURE:g}, got {self.temperature}")
         if not 1 <= self.resample <= MAX_RESAMPLE:
             raise MelodiffError(f"resample must be in 1..{MAX_RESAMPLE}, got {self.resample}")
+        if not 0 <= self.cadence <= MAX_CADENCE:
+            raise MelodiffError(f"cadence must be in 0..{MAX_CADENCE}, got {self.cadence}")
         if not 0.0 <= self.guidance <= MAX_GUIDANCE:
             raise MelodiffError(f"guidance must be in 0..{MAX_GUIDANCE:g}, got {self.guidance}")
         check_resample(self.sampler, self.resample)

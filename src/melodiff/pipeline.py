@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from melodiff.data.contexts import (
@@ -33,7 +34,7 @@ from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
 from melodiff.music.controls import Controls, fit_range
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
-from melodiff.music.keys import in_key, shift_to_c, transposed_near
+from melodiff.music.keys import in_key, last_pitch_class, last_pitch_classes, melody_key, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
@@ -44,6 +45,7 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 __all__ = ["DEFAULT_MODEL", "Pipeline", "Progress", "Sampler", "SamplingOptions"]
 Progress = Callable[[int, int], None]  # progress(denoiser calls made, calls planned), after every call
 CODING_BATCH = 4096  # chunks the VAE encodes or decodes at once: memory stays bounded for long pieces
+CADENCE_TEMPERATURE = 0.7  # the decoder's temperature for the candidate endings of Pipeline.cadence
 
 
 class Pipeline:
@@ -301,8 +303,9 @@ class Pipeline:
         sources = self.form_sources(form, num_bars, section_bars, num_samples, seed)
         generator = torch.Generator().manual_seed(seed)
         tunes = self.draw_tunes(num_samples, seed, controls)
-        _, melodies = self.sample_melodies(math.ceil(num_bars / BARS_PER_CHUNK), num_samples, options, generator,
-                                           sources, progress, tunes, controls)
+        num_chunks = math.ceil(num_bars / BARS_PER_CHUNK)
+        _, melodies = self.sample_melodies(num_chunks, num_samples, options, generator, sources, progress, tunes,
+                                           controls, num_bars * STEPS_PER_BAR - (num_chunks - 1) * CHUNK_STEPS)
         melodies = [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies]
         if controls and controls.key is not None:  # the key asked for, whatever the model made (music/keys.py)
             melodies = [in_key(m, *controls.key) for m in melodies]
@@ -329,24 +332,68 @@ class Pipeline:
     def sample_melodies(self, num_chunks: int, num_samples: int, options: SamplingOptions,
                         generator: torch.Generator | None, sources: torch.Tensor | None = None,
                         progress: Progress | None = None, tunes: torch.Tensor | None = None,
-                        controls: Controls | None = None) -> tuple[torch.Tensor, list[Melody]]:
+                        controls: Controls | None = None, end_steps: int | None = None
+                        ) -> tuple[torch.Tensor, list[Melody]]:
         """(latents (num_samples, num_chunks, D), their melodies): :meth:`sample_latents`, then every repeated
         position (``sources`` (num_chunks,) or (num_samples, num_chunks): the position each one repeats, itself when
         free; music.form.chunk_sources) takes its source's latent, then :meth:`decode`, with the repeated chunks
         copied from their sources so that they are equal at any temperature. Copying the finished latents measured
         better than tying them during sampling, at the same cost (docs/RESULTS.md, "Tune form"). ``tunes``: the
         pieces' contexts (:meth:`draw_tunes`), told to a context model, giving a key-normalised model's keys and
-        the keys a model's guide steers to (with the density and style of ``controls``, and a tonic ending)."""
+        the keys a model's guide steers to (with the density and style of ``controls``, and a tonic ending). With
+        ``options.cadence``, pieces that do not end on their tonic have their ending decoded again (:meth:`cadence`;
+        ``end_steps``: the steps of the last chunk the piece keeps)."""
         endings = tune_endings(num_samples, num_chunks, torch.zeros(num_chunks), None, sources)
+        end_steps = CHUNK_STEPS if end_steps is None else end_steps
         x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress, tunes=tunes,
                                 controls=controls, endings=endings)
         if sources is not None:
             x = tie(x, sources)
-        melodies = self.decode(x, options, generator, None if tunes is None else tunes[:, 0].tolist())
+        z = self.normalizer.inverse(x.cpu(), generator)
+        melodies = self.decode_z(z, options.temperature, generator)
         if sources is not None:
             rows = sources.expand(num_samples, -1).numpy()
             melodies = [Melody.from_chunks(m.chunks()[row]) for m, row in zip(melodies, rows, strict=True)]
-        return x, melodies
+        if options.cadence:
+            melodies = self.cadence(melodies, z[:, -1], options.cadence, generator, end_steps)
+        return x, self.to_key(melodies, None if tunes is None else tunes[:, 0].tolist())
+
+    @torch.no_grad()
+    def cadence(self, melodies: list[Melody], z_last: torch.Tensor, candidates: int,
+                generator: torch.Generator | None = None, end_steps: int = CHUNK_STEPS) -> list[Melody]:
+        """``melodies`` whose last note is not their Krumhansl-Kessler tonic, with their last bar decoded again from
+        its chunk's latent ``z_last`` (B, Z) ``candidates`` times at CADENCE_TEMPERATURE (the decoder goes on from
+        the chunk's bar before it): the likeliest candidate (by the decoder's own probability) whose last note is the
+        tonic takes its place; a piece none of them ends well keeps its own. ``end_steps``: the steps of the last
+        chunk the piece keeps (it may end mid-chunk)."""
+        keys = [melody_key(Melody(m.ids[:len(m) - CHUNK_STEPS + end_steps])) for m in melodies]
+        wrong = [i for i, (m, key) in enumerate(zip(melodies, keys, strict=True))
+                 if key is not None and last_pitch_class(m.ids[:len(m) - CHUNK_STEPS + end_steps]) != key[0]]
+        if not wrong:
+            return melodies
+        z = z_last[wrong].to(self.device).repeat_interleave(candidates, 0)
+        kept = max(end_steps - STEPS_PER_BAR, 0)  # the chunk's steps before its last bar, kept as decoded
+        prefix = torch.as_tensor(np.stack([melodies[i].chunks()[-1, :kept] for i in wrong]))
+        prefix = prefix.repeat_interleave(candidates, 0).to(self.device)
+        tokens = torch.cat([self.vae.decode(part, CADENCE_TEMPERATURE, generator, prefix=given)
+                            for part, given in zip(z.split(CODING_BATCH), prefix.split(CODING_BATCH), strict=True)])
+        logp = torch.cat([self.vae.log_likelihood(zp, tp)
+                          for zp, tp in zip(z.split(CODING_BATCH), tokens.split(CODING_BATCH), strict=True)])
+        tokens = tokens.cpu().numpy().reshape(len(wrong), candidates, CHUNK_STEPS)
+        logp = logp.cpu().view(len(wrong), candidates)
+        ends = last_pitch_classes(tokens[..., :end_steps])  # (wrong, candidates), -1 without a note
+        out = list(melodies)
+        for row, i in enumerate(wrong):
+            good = np.flatnonzero(ends[row] == keys[i][0])
+            for k in good[np.argsort(-logp[row].numpy()[good], kind="stable")]:
+                chunks = melodies[i].chunks().copy()
+                chunks[-1] = tokens[row, k]
+                candidate = Melody.from_chunks(chunks)
+                key = melody_key(Melody(candidate.ids[:len(candidate) - CHUNK_STEPS + end_steps]))
+                if key is not None and key[0] == keys[i][0]:  # the new ending did not move the piece's tonic
+                    out[i] = candidate
+                    break
+        return out
 
     def infill(self, melody: Melody, start_bar: int, end_bar: int, num_samples: int = 1, seed: int = 0,
                options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,

@@ -25,8 +25,9 @@ from melodiff.errors import MelodiffError
 from melodiff.layers import TransformerTrunk, sinusoidal_embedding
 
 DENSITY_SPREAD = 0.14  # the width of the density target in log(1 + notes per bar): about ±14 % around it
-WEIGHTS = {"minor": 4.0, "tonic": 4.0, "style": 4.0, "ending": 4.0}  # each term's log-probability counts this much (a
-# sharpened classifier, Dhariwal & Nichol's scale per attribute): one term per tune, against one density term per chunk
+# each term's log-probability counts this much (a sharpened classifier, Dhariwal & Nichol's scale per attribute):
+# one term per tune, against one density term per chunk
+WEIGHTS = {"minor": 4.0, "tonic": 4.0, "style": 4.0, "ending": 4.0}
 KEY_UNTIL = 0.35  # a piece's key and ending alone are steered while sqrt(abar) is at most this: the noisy steps,
 # where they are decided (a third of DPM-Solver++'s 50; docs/RESULTS.md, "Controls by guidance")
 DEGREES = 12  # the ending head's classes: the last note's semitones above the tune's tonic, and one for "no note"

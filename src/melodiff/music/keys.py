@@ -37,6 +37,20 @@ def melody_key(melody: Melody) -> tuple[int, bool] | None:
                     np.array([n.end - n.start for n in notes], dtype=np.int64))
 
 
+def last_pitch_classes(ids: np.ndarray) -> np.ndarray:
+    """Event ids (..., steps) -> the pitch class of the last note that starts in each row (..., ), -1 for none."""
+    ids = np.asarray(ids, dtype=np.int64)
+    onsets = ids >= 2
+    last = ids.shape[-1] - 1 - np.argmax(onsets[..., ::-1], axis=-1)
+    pitch = np.take_along_axis(ids, last[..., None], -1)[..., 0] - 2 + MIN_PITCH
+    return np.where(onsets.any(-1), pitch % 12, -1)
+
+
+def last_pitch_class(ids: np.ndarray) -> int:
+    """The pitch class of a melody's (event ids') last note, -1 without notes."""
+    return int(last_pitch_classes(np.asarray(ids)[None])[0])
+
+
 def shift_to_c(tonic: int) -> int:
     """Semitones (−6..+5) that move a tonic pitch class to C by the shortest way (G: +5, D: −2, F#: −6)."""
     shift = -int(tonic) % 12

@@ -15,7 +15,9 @@ from melodiff.music.controls import MAX_DENSITY, Controls
 from melodiff.music.form import AUTO, MAX_SECTIONS
 from melodiff.music.limits import MAX_SEED
 from melodiff.options import (
+    CADENCE,
     DEFAULT_GUIDANCE,
+    MAX_CADENCE,
     MAX_GUIDANCE,
     MAX_RESAMPLE,
     MAX_SAMPLING_STEPS,
@@ -50,11 +52,14 @@ class SamplingRequest(_Request):
     resample: int = Field(1, ge=1, le=MAX_RESAMPLE, description="RePaint: take every step this often where music "
                           "is kept (ddim and ddpm only; 1 = off)")
     guidance: float = Field(DEFAULT_GUIDANCE, ge=0.0, le=MAX_GUIDANCE, description="how strongly a model's guide "
-                            "steers to the density, style and mode asked for (0 = not at all)")
+                            "steers to the key, ending, density and style (0 = not at all)")
+    cadence: int = Field(CADENCE, ge=0, le=MAX_CADENCE, description="candidate last bars decoded for a new piece "
+                         "that does not end on its tonic (0 = off)")
 
     def options(self) -> SamplingOptions:
         """The library's options (which check the combination, e.g. resampling with dpm-solver)."""
-        return SamplingOptions(self.sampler, self.steps, self.temperature, self.resample, self.guidance)
+        return SamplingOptions(self.sampler, self.steps, self.temperature, self.resample, self.guidance,
+                               self.cadence)
 
 
 class ControlledRequest(SamplingRequest):

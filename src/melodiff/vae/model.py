@@ -72,15 +72,25 @@ class MelodyVAE(nn.Module):
         out, _ = self.decoder(self._step_inputs(z, prev), self.initial_state(z))
         return self.output_projection(out)
 
+    def log_likelihood(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """(B,) log p(tokens | z) under the decoder (teacher-forced)."""
+        logp = torch.log_softmax(self.decoder_logits(z, tokens), dim=-1)
+        return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1).sum(1)
+
     @torch.no_grad()
     def decode(self, z: torch.Tensor, temperature: float = 0.0, generator: torch.Generator | None = None,
-               steps: int | None = None) -> torch.Tensor:
-        """z (B, Z) -> tokens (B, T) int64, autoregressively; greedy (argmax) at temperature 0."""
+               steps: int | None = None, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, Z) -> tokens (B, T) int64, autoregressively; greedy (argmax) at temperature 0. ``prefix`` (B, P):
+        the first P tokens, given (the decoder reads them, then goes on from there)."""
         steps = steps or self.config.steps
         state = self.initial_state(z)
         prev = torch.zeros(z.shape[0], 1, self.config.num_classes, device=z.device, dtype=z.dtype)
         out = []
-        for _ in range(steps):
+        if prefix is not None and prefix.shape[1]:
+            given = F.one_hot(prefix.long(), self.config.num_classes).to(z.dtype)
+            _, state = self.decoder(self._step_inputs(z, torch.cat([prev, given[:, :-1]], 1)), state)
+            prev, out = given[:, -1:], list(prefix.long().unbind(1))
+        for _ in range(steps - len(out)):
             h, state = self.decoder(self._step_inputs(z, prev), state)
             logits = self.output_projection(h[:, 0])
             if temperature <= 0:
