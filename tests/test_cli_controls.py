@@ -27,8 +27,9 @@ def run(args: list[str]) -> int:
     (["--density", "0"], "density"),
     (["--density", "0.5"], "density"),
     (["--density", "40"], "density"),
-    (["--style", "klingon"], "no style control"),  # the shipped model has no styles
-    (["--density", "4"], "no density control"),
+    (["--style", "klingon"], "unknown style 'klingon': this model knows airdsAirs, essenFolksong"),
+    (["--density", "4", "--guidance", "30"], "guidance must be in 0..20"),
+    (["--cadence", "999"], "cadence must be in 0..256"),
 ])
 def test_bad_controls_are_one_line_errors(args: list[str], message: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,6 +45,15 @@ def test_the_key_of_music_around_a_given_melody_is_its_own(tmp_path: Path, capsy
     tune = tmp_path / "sample_000.mid"
     assert run(["continue", str(tune), "--key", "Em", "--out", str(tmp_path / "c"), "-q"]) == 2
     assert "--key" in capsys.readouterr().err
+
+
+def test_the_shipped_model_obeys_density_style_and_a_minor_key(tmp_path: Path) -> None:
+    """The shipped model's guide (diffusion/guide.py) steers to a density and a style; --key's mode holds."""
+    assert main(["generate", "--bars", "16", "-n", "4", "--seed", "2", "--key", "Em", "--density", "3",
+                 "--style", "oneills1850", "--out", str(tmp_path), "-q"]) == 0
+    melodies = [read_midi_melody(tmp_path / f"sample_00{i}.mid") for i in range(4)]
+    assert all(melody_key(m) == (4, True) for m in melodies)
+    assert abs(sum(m.notes_per_bar for m in melodies) / 4 - 3) < 0.6  # ±20 %
 
 
 def test_the_shipped_model_obeys_key_and_range(tmp_path: Path) -> None:
