@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train the default model from scratch on the music21 folk corpus, as shipped (docs/models/default.md).
 # Every step resumes: rerun the script after a crash or a stop and it continues where it was.
-# About 3 h on a 2-core CPU: 2 h 49 min of training (the guide: 6 min), 16 min of evaluation (times in docs/models/default.md). Usage:
+# About 3 h on a 2-core CPU: 2 h 52 min of training (the guide: 6-9 min), 16 min of evaluation (times in
+# docs/models/default.md). Usage:
 #   scripts/train_default.sh [DATA_DIR] [RUNS_DIR] [MODEL_DIR]
 set -euo pipefail
 data=${1:-data/folk}

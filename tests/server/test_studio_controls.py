@@ -206,5 +206,6 @@ def test_a_guided_model_takes_density_style_and_the_guidance_scale(run_job: RunJ
                                                  "guidance": 2.5, **FAST})
         assert job["status"] == "done" and len(job["melodies"]) == 2
         assert calls == [(2.5, Controls(density=3.0, style="b"))]
-        response = guided.post("/api/generate", json={"bars": 4, "guidance": 25, **FAST})
-        assert response.status_code == 422 and "guidance" in response.text
+        for field, value in (("guidance", 25), ("cadence", 999)):
+            response = guided.post("/api/generate", json={"bars": 4, field: value, **FAST})
+            assert response.status_code == 422 and field in response.text
