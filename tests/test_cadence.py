@@ -82,3 +82,14 @@ def test_cadence_with_a_piece_ending_mid_chunk() -> None:
 def test_cadence_is_checked() -> None:
     with pytest.raises(MelodiffError, match="cadence"):
         SamplingOptions(cadence=MAX_CADENCE + 1)
+
+
+def test_cadence_keeps_a_form_s_equal_sections_equal() -> None:
+    pipe = untrained_pipeline()
+    options = SamplingOptions("ddim", 2, 1.0, cadence=MAX_CADENCE)
+    plain = pipe.generate(8, 12, seed=4, options=SamplingOptions("ddim", 2, 1.0, cadence=0), form="AABB")
+    ended = pipe.generate(8, 12, seed=4, options=options, form="AABB")
+    assert any(a != b for a, b in zip(plain, ended, strict=True))
+    for m in ended:
+        chunks = m.chunks()
+        assert (chunks[0] == chunks[1]).all() and (chunks[2] == chunks[3]).all()

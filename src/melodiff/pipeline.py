@@ -351,21 +351,24 @@ class Pipeline:
             x = tie(x, sources)
         z = self.normalizer.inverse(x.cpu(), generator)
         melodies = self.decode_z(z, options.temperature, generator)
+        rows = None
         if sources is not None:
             rows = sources.expand(num_samples, -1).numpy()
             melodies = [Melody.from_chunks(m.chunks()[row]) for m, row in zip(melodies, rows, strict=True)]
         if options.cadence:
-            melodies = self.cadence(melodies, z[:, -1], options.cadence, generator, end_steps)
+            melodies = self.cadence(melodies, z[:, -1], options.cadence, generator, end_steps, rows)
         return x, self.to_key(melodies, None if tunes is None else tunes[:, 0].tolist())
 
     @torch.no_grad()
     def cadence(self, melodies: list[Melody], z_last: torch.Tensor, candidates: int,
-                generator: torch.Generator | None = None, end_steps: int = CHUNK_STEPS) -> list[Melody]:
+                generator: torch.Generator | None = None, end_steps: int = CHUNK_STEPS,
+                sources: np.ndarray | None = None) -> list[Melody]:
         """``melodies`` whose last note is not their Krumhansl-Kessler tonic, with their last bar decoded again from
         its chunk's latent ``z_last`` (B, Z) ``candidates`` times at CADENCE_TEMPERATURE (the decoder goes on from
         the chunk's bar before it): the likeliest candidate (by the decoder's own probability) whose last note is the
-        tonic takes its place; a piece none of them ends well keeps its own. ``end_steps``: the steps of the last
-        chunk the piece keeps (it may end mid-chunk)."""
+        tonic takes its place, in every chunk that repeats the same music (``sources`` (B, chunks), the chunk each
+        one repeats: a form's equal sections stay equal); a piece none of them ends well keeps its own.
+        ``end_steps``: the steps of the last chunk the piece keeps (it may end mid-chunk)."""
         keys = [melody_key(Melody(m.ids[:len(m) - CHUNK_STEPS + end_steps])) for m in melodies]
         wrong = [i for i, (m, key) in enumerate(zip(melodies, keys, strict=True))
                  if key is not None and last_pitch_class(m.ids[:len(m) - CHUNK_STEPS + end_steps]) != key[0]]
@@ -385,9 +388,10 @@ class Pipeline:
         out = list(melodies)
         for row, i in enumerate(wrong):
             good = np.flatnonzero(ends[row] == keys[i][0])
+            same = [-1] if sources is None else np.flatnonzero(sources[i] == sources[i][-1])
             for k in good[np.argsort(-logp[row].numpy()[good], kind="stable")]:
                 chunks = melodies[i].chunks().copy()
-                chunks[-1] = tokens[row, k]
+                chunks[same] = tokens[row, k]
                 candidate = Melody.from_chunks(chunks)
                 key = melody_key(Melody(candidate.ids[:len(candidate) - CHUNK_STEPS + end_steps]))
                 if key is not None and key[0] == keys[i][0]:  # the new ending did not move the piece's tonic
