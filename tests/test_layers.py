@@ -27,7 +27,7 @@ TOOLS = {"melodiff.vae.magenta"}  # converts Magenta checkpoints: writes checkpo
 def _layer(module: str) -> int:
     if module == "melodiff":
         return 0
-    if module.endswith(".train") or module in TOOLS:  # the trainers of each model sit with the training loop
+    if module.endswith((".train", "_train")) or module in TOOLS:  # each model's trainer sits with the training loop
         return LAYERS["training"]
     return LAYERS[module.split(".")[1]]
 

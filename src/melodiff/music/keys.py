@@ -66,21 +66,29 @@ def moved_to_tonic(melody: Melody, tonic: int) -> Melody:
 
 # scale degrees (semitones above the tonic) that differ between the parallel modes: major 3, 6, 7 <-> minor b3, b6, b7
 TO_MINOR = {4: 3, 9: 8, 11: 10}
+TO_HARMONIC_MINOR = {4: 3, 9: 8}  # the leading tone kept: the harmonic minor, heard as minor where b7 is not
 TO_MAJOR = {v: k for k, v in TO_MINOR.items()}
 
 
 def in_key(melody: Melody, tonic: int, minor: bool) -> Melody:
     """``melody`` in the key (tonic, minor): moved to the tonic (:func:`moved_to_tonic`), then, if its
     Krumhansl-Kessler mode is the other one, its third, sixth and seventh degrees changed to the parallel mode's
-    (major 3 6 7 <-> natural minor b3 b6 b7), which keeps its contour and rhythm (unchanged without notes)."""
+    (major 3 6 7 <-> natural minor b3 b6 b7; the harmonic minor, leading tone kept, where the natural one is not
+    heard as the key), which keeps its contour and rhythm (unchanged without notes)."""
     melody = moved_to_tonic(melody, tonic)
     key = melody_key(melody)
     if key is None or key[1] == minor:
         return melody
-    change = TO_MINOR if minor else TO_MAJOR
+    tried = [_degrees_changed(melody, key[0], change) for change in ((TO_MINOR, TO_HARMONIC_MINOR) if minor
+                                                                      else (TO_MAJOR,))]
+    return next((m for m in tried if melody_key(m) == (tonic, minor)), tried[0])
+
+
+def _degrees_changed(melody: Melody, tonic: int, change: dict[int, int]) -> Melody:
+    """``melody`` with every note on a scale degree of ``change`` (semitones above ``tonic``) moved to its value."""
     ids = melody.ids.astype(np.int64)
     notes = ids >= 2
-    degree = (ids - 2 + MIN_PITCH - key[0]) % 12
+    degree = (ids - 2 + MIN_PITCH - tonic) % 12
     shift = np.zeros_like(ids)
     for old, new in change.items():
         shift[notes & (degree == old)] = new - old
