@@ -3,7 +3,8 @@
 steered, endings decoded again) and with density and style asked for, for one melody and for a batch, default
 sampler and form. Each setting is timed ``--repeats`` times in turn
 (interleaved, so drift in the machine's load hits all of them alike); the median is printed, with its ratio to
-guidance off. Target (issue 22): controls cost at most 1.5x the sampling time.
+the paper's sampling. Targets: controls at most 1.5x the sampling time (issue 22); no slower per melody than before
+(issue 18).
 
 usage: python benchmarks/guidance_cost.py [--model default] [--bars 32] [--batch 32] [--repeats 5]"""
 

@@ -25,9 +25,11 @@ def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path
     out = Path(out)
     parts = [("vae", vae_dir, "vae"), ("diffusion", diffusion_dir, "diffusion")]
     if guide_dir is not None:
-        dims = read_config(diffusion_dir, "diffusion").get("normalizer", {}).get("dims")
-        if read_config(guide_dir, "guide").get("model", {}).get("latent_dim") != len(dims or ()):
-            raise MelodiffError(f"{guide_dir}: a guide for another diffusion model (latent size)")
+        diffusion = read_config(diffusion_dir, "diffusion")
+        dims, window = diffusion.get("normalizer", {}).get("dims"), diffusion.get("model", {}).get("seq_len")
+        guide = read_config(guide_dir, "guide").get("model", {})
+        if (guide.get("latent_dim"), guide.get("seq_len")) != (len(dims or ()), window):
+            raise MelodiffError(f"{guide_dir}: a guide for another diffusion model (latent size or window)")
         parts.append((GUIDE, guide_dir, "guide"))
     elif (out / GUIDE).is_dir():  # a folder bundled into again must not keep another model's guide
         shutil.rmtree(out / GUIDE)

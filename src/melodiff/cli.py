@@ -157,7 +157,8 @@ def _pipeline(args: argparse.Namespace):
 
 def _options(args: argparse.Namespace) -> SamplingOptions:
     return SamplingOptions(sampler=args.sampler, steps=args.steps, temperature=args.temperature,
-                           resample=args.resample, guidance=args.guidance, cadence=args.cadence)
+                           resample=args.resample, guidance=args.guidance,
+                           cadence=getattr(args, "cadence", CADENCE))  # generate's only: others keep their ends
 
 
 @contextlib.contextmanager
@@ -499,8 +500,9 @@ def _add_control_args(p: argparse.ArgumentParser, key: bool = True) -> None:
     p.add_argument("--style", default=None, help="a collection the model was trained on, e.g. oneills1850 (Irish), "
                    "airdsAirs (Scottish), essenFolksong (German and other European songs); the model lists its own")
     p.add_argument("--guidance", type=_nonneg_float, default=DEFAULT_GUIDANCE, metavar="SCALE",
-                   help=f"how strongly the model's guide steers to --density, --style and --key's mode, "
-                   f"0..{MAX_GUIDANCE:g} (default {DEFAULT_GUIDANCE:g}; 0 = not at all)")
+                   help=f"how strongly the model's guide steers to a key (--key, or one drawn from the training "
+                   f"tunes', or the given melody's), a tonic ending, --density and --style, 0..{MAX_GUIDANCE:g} "
+                   f"(default {DEFAULT_GUIDANCE:g}; 0 = not at all)")
 
 
 def _device(text: str) -> str:
@@ -556,7 +558,6 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
     p.add_argument("--temperature", type=_nonneg_float, default=0.0,
                    help=f"VAE decoder temperature, 0..{MAX_TEMPERATURE:g} (default 0: greedy)")
     p.add_argument("--resample", type=_positive_int, default=1, help=RESAMPLE_HELP)
-    _add_cadence_arg(p)
     p.add_argument("--tempo", type=_number, default=120.0, help="MIDI tempo in quarter notes per minute")
     p.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     p.add_argument("--wav", action="store_true", help="also render WAV with FluidSynth")
@@ -592,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_music_args(p)
     _add_device_arg(p)
     _add_control_args(p)
+    _add_cadence_arg(p)
     p.add_argument("--bars", type=_positive_int, default=None, help=f"length in bars (default {DEFAULT_BARS}, or "
                    "a written form's; beyond the model's window the piece is made window by window)")
     p.add_argument("--form", default=AUTO, help="sections as letters: AABB, ABAC, AA'BA (A' = A varied: its first "

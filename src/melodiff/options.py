@@ -38,8 +38,9 @@ def check_resample(method: Sampler | str, resample: int) -> None:
 class SamplingOptions:
     """How to sample: ``sampler``, its ``steps`` (None: FAST_STEPS; DDPM always takes all N), the VAE decoder's
     ``temperature`` (0 = greedy, the paper's 0.001), RePaint ``resample`` (1 = off; ddim and ddpm only) and the
-    ``guidance`` scale with which a model's guide steers towards the density, mode and style asked for (0 = off)
-    and the ``cadence`` candidates a new piece's last two bars are decoded again from, to end on its tonic (0 = off).
+    ``guidance`` scale with which a model's guide steers to a key, a tonic ending and the density and style asked for
+    (0 = off), and the ``cadence`` candidates for the last bar of a generated piece that does not end on its tonic
+    (vae/cadence.py; 0 = off; music made around a given melody is not re-decoded).
     Checked on creation: MelodiffError names the first value out of its range."""
 
     sampler: Sampler = Sampler.DPM_SOLVER

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from melodiff.data.contexts import (
@@ -34,10 +34,11 @@ from melodiff.errors import MelodiffError
 from melodiff.loading import load_model
 from melodiff.music.controls import Controls, fit_range
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
-from melodiff.music.keys import in_key, last_pitch_class, last_pitch_classes, melody_key, shift_to_c, transposed_near
+from melodiff.music.keys import in_key, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
+from melodiff.vae.cadence import cadenced
 from melodiff.vae.model import MelodyVAE
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 __all__ = ["DEFAULT_MODEL", "Pipeline", "Progress", "Sampler", "SamplingOptions"]
 Progress = Callable[[int, int], None]  # progress(denoiser calls made, calls planned), after every call
 CODING_BATCH = 4096  # chunks the VAE encodes or decodes at once: memory stays bounded for long pieces
-CADENCE_TEMPERATURE = 0.7  # the decoder's temperature for the candidate endings of Pipeline.cadence
 
 
 class Pipeline:
@@ -57,7 +57,8 @@ class Pipeline:
         if guide is not None and (guide.config.latent_dim, guide.config.seq_len) != (denoiser.config.latent_dim,
                                                                                       denoiser.config.seq_len):
             raise MelodiffError("the guide was trained for another diffusion model (latent size or window)")
-        self.guide = None if guide is None else guide.eval()  # steers density, mode and style (diffusion/guide.py)
+        self.guide = None if guide is None else guide.eval().requires_grad_(False)  # steers to a key, a tonic ending,
+        # a density and a style (diffusion/guide.py): only its input's gradient is taken
         self.vae, self.denoiser, self.schedule, self.normalizer = vae.eval(), denoiser.eval(), schedule, normalizer
         self.forms = forms or {}  # length in bars -> the training melodies' forms (loading.read_forms)
         self.contexts = contexts  # the training tunes' context table (data/contexts.py), or None
@@ -160,8 +161,8 @@ class Pipeline:
         if self.guide is None:
             return None
         tonic = minor = None
-        if tunes is not None and bool((tunes[:, :2] >= 0).all()):
-            tonic, minor = tunes[:, 0], tunes[:, 1]
+        if tunes is not None and bool((tunes[:, :2] >= 0).all()):  # a key-normalised model's pieces are in C
+            tonic, minor = tunes[:, 0] * (not self.normalizer.in_c), tunes[:, 1]
         else:
             endings = None  # the tonic is not known
         density = controls.density if controls else None
@@ -178,8 +179,8 @@ class Pipeline:
                                           ("style", controls.style)) if value is not None]
         missing = [name for name in asked if name not in self.controls]
         if missing:
-            raise MelodiffError(f"this model takes no {', '.join(missing)} control (it has neither tune contexts nor "
-                                f"a guide); its controls: {', '.join(self.controls)}")
+            raise MelodiffError(f"this model takes no {', '.join(missing)} control (it has neither a guide nor "
+                                f"key-normalised tune contexts); its controls: {', '.join(self.controls)}")
         fixed = {}
         if self.contexts is None:
             return fixed
@@ -257,6 +258,8 @@ class Pipeline:
             if endings is None:
                 endings = tune_endings(num_samples, num_chunks, mask, where)
             targets = self.targets(tunes, controls, endings)
+            if targets is not None and bool(mask.any()):
+                targets = replace(targets, free=1 - mask)
         plan = plan_windows(num_chunks, self.window_chunks, mask)
         counter = None if progress is None else _Counter(self._calls(plan, options), progress)
         out = known.expand(num_samples, -1, -1).to(self.device, copy=True)
@@ -341,10 +344,13 @@ class Pipeline:
         better than tying them during sampling, at the same cost (docs/RESULTS.md, "Tune form"). ``tunes``: the
         pieces' contexts (:meth:`draw_tunes`), told to a context model, giving a key-normalised model's keys and
         the keys a model's guide steers to (with the density and style of ``controls``, and a tonic ending). With
-        ``options.cadence``, pieces that do not end on their tonic have their ending decoded again (:meth:`cadence`;
-        ``end_steps``: the steps of the last chunk the piece keeps)."""
-        endings = tune_endings(num_samples, num_chunks, torch.zeros(num_chunks), None, sources)
+        ``options.cadence``, pieces that do not end on their tonic have their ending decoded again
+        (vae/cadence.py; ``end_steps``: the steps of the last chunk the piece keeps). The guide steers the last
+        chunk to a tonic ending only when the piece keeps it whole (its ending label is the chunk's last note)."""
         end_steps = CHUNK_STEPS if end_steps is None else end_steps
+        endings = tune_endings(num_samples, num_chunks, torch.zeros(num_chunks), None, sources)
+        if end_steps < CHUNK_STEPS:
+            endings[:] = False
         x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress, tunes=tunes,
                                 controls=controls, endings=endings)
         if sources is not None:
@@ -355,49 +361,10 @@ class Pipeline:
         if sources is not None:
             rows = sources.expand(num_samples, -1).numpy()
             melodies = [Melody.from_chunks(m.chunks()[row]) for m, row in zip(melodies, rows, strict=True)]
-        if options.cadence:
-            melodies = self.cadence(melodies, z[:, -1], options.cadence, generator, end_steps, rows)
+        if options.cadence:  # from the latent the last chunk was decoded from (its source's, when it repeats one)
+            last = z[:, -1] if rows is None else z[torch.arange(num_samples), torch.from_numpy(rows[:, -1])]
+            melodies = cadenced(self.vae, melodies, last, options.cadence, generator, end_steps, rows)
         return x, self.to_key(melodies, None if tunes is None else tunes[:, 0].tolist())
-
-    @torch.no_grad()
-    def cadence(self, melodies: list[Melody], z_last: torch.Tensor, candidates: int,
-                generator: torch.Generator | None = None, end_steps: int = CHUNK_STEPS,
-                sources: np.ndarray | None = None) -> list[Melody]:
-        """``melodies`` whose last note is not their Krumhansl-Kessler tonic, with their last bar decoded again from
-        its chunk's latent ``z_last`` (B, Z) ``candidates`` times at CADENCE_TEMPERATURE (the decoder goes on from
-        the chunk's bar before it): the likeliest candidate (by the decoder's own probability) whose last note is the
-        tonic takes its place, in every chunk that repeats the same music (``sources`` (B, chunks), the chunk each
-        one repeats: a form's equal sections stay equal); a piece none of them ends well keeps its own.
-        ``end_steps``: the steps of the last chunk the piece keeps (it may end mid-chunk)."""
-        keys = [melody_key(Melody(m.ids[:len(m) - CHUNK_STEPS + end_steps])) for m in melodies]
-        wrong = [i for i, (m, key) in enumerate(zip(melodies, keys, strict=True))
-                 if key is not None and last_pitch_class(m.ids[:len(m) - CHUNK_STEPS + end_steps]) != key[0]]
-        if not wrong:
-            return melodies
-        z = z_last[wrong].to(self.device).repeat_interleave(candidates, 0)
-        kept = max(end_steps - STEPS_PER_BAR, 0)  # the chunk's steps before its last bar, kept as decoded
-        prefix = torch.as_tensor(np.stack([melodies[i].chunks()[-1, :kept] for i in wrong]))
-        prefix = prefix.repeat_interleave(candidates, 0).to(self.device)
-        tokens = torch.cat([self.vae.decode(part, CADENCE_TEMPERATURE, generator, prefix=given)
-                            for part, given in zip(z.split(CODING_BATCH), prefix.split(CODING_BATCH), strict=True)])
-        logp = torch.cat([self.vae.log_likelihood(zp, tp)
-                          for zp, tp in zip(z.split(CODING_BATCH), tokens.split(CODING_BATCH), strict=True)])
-        tokens = tokens.cpu().numpy().reshape(len(wrong), candidates, CHUNK_STEPS)
-        logp = logp.cpu().view(len(wrong), candidates)
-        ends = last_pitch_classes(tokens[..., :end_steps])  # (wrong, candidates), -1 without a note
-        out = list(melodies)
-        for row, i in enumerate(wrong):
-            good = np.flatnonzero(ends[row] == keys[i][0])
-            same = [-1] if sources is None else np.flatnonzero(sources[i] == sources[i][-1])
-            for k in good[np.argsort(-logp[row].numpy()[good], kind="stable")]:
-                chunks = melodies[i].chunks().copy()
-                chunks[same] = tokens[row, k]
-                candidate = Melody.from_chunks(chunks)
-                key = melody_key(Melody(candidate.ids[:len(candidate) - CHUNK_STEPS + end_steps]))
-                if key is not None and key[0] == keys[i][0]:  # the new ending did not move the piece's tonic
-                    out[i] = candidate
-                    break
-        return out
 
     def infill(self, melody: Melody, start_bar: int, end_bar: int, num_samples: int = 1, seed: int = 0,
                options: SamplingOptions = SamplingOptions(), progress: Progress | None = None,

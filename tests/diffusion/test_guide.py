@@ -179,3 +179,26 @@ def test_tune_endings() -> None:
     sources = torch.tensor([[0, 1, 0, 1], [0, 1, 2, 3]])
     assert tune_endings(2, 4, free, None, sources).tolist() == [[False, True, False, True],
                                                                [False, False, False, True]]
+
+
+def test_odd_lengths_leave_the_ending_to_cadence_and_kept_chunks_are_not_steered(
+        make_melody, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A piece that ends mid-chunk is not steered to end the chunk on the tonic (the guide's ending is the chunk's
+    last note, which is cut); a density asked around a given melody steers only the chunks made; the key and the
+    ending are steered on the noisy steps only, the density and style on all."""
+    pipeline = guided_pipeline()
+    seen = []
+    monkeypatch.setattr(pipeline_module, "guided", lambda fn, guide, targets, scale: seen.append(targets) or fn)
+    fast = SamplingOptions(Sampler.DDIM, steps=2)
+    pipeline.generate(7, 2, seed=1, options=fast)
+    assert not seen[-1].endings.any()
+    pipeline.generate(8, 2, seed=1, options=fast)
+    assert seen[-1].endings[:, -1].all()
+    pipeline.infill(make_melody(4, 8), 2, 4, seed=0, options=fast, controls=Controls(density=3.0))
+    assert seen[-1].free.tolist() == [0.0, 1.0, 0.0, 0.0]  # bars 3-4: the second chunk is made
+    targets = GuideTargets(density=3.0, style=1, tonic=torch.tensor([2]), minor=torch.tensor([0]),
+                           endings=torch.ones(1, 4, dtype=torch.bool))
+    assert targets.at(0.2) is targets
+    late = targets.at(0.9)
+    assert late.density == 3.0 and late.style == 1 and late.tonic is None and late.endings is None
+    assert not GuideTargets(tonic=torch.tensor([2])).at(0.9)

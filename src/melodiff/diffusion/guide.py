@@ -93,26 +93,29 @@ class AttributeGuide(nn.Module):
 class GuideTargets:
     """What pieces are steered to, each None when not asked: ``density`` note onsets per bar, ``style`` an index
     into the guide's styles, ``tonic`` and ``minor`` (B,) each piece's key, ``endings`` (B, L) bool: the chunks
-    whose last note should be the tonic (a piece's last chunk, and the chunk it repeats)."""
+    whose last note should be the tonic (a piece's last chunk, and the chunk it repeats), ``free`` (L,) 1 where a
+    chunk is made, 0 where it is kept (a given melody's): only made chunks are steered to the density."""
 
     density: float | None = None
     style: int | None = None
     tonic: torch.Tensor | None = None
     minor: torch.Tensor | None = None
     endings: torch.Tensor | None = None
+    free: torch.Tensor | None = None
 
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.density, self.minor, self.style, self.tonic, self.endings))
 
-    @property
-    def until(self) -> float:
-        """The noise level sqrt(abar) up to which these targets are steered: every step for a density or a style,
-        which the last steps still change; the noisy steps (KEY_UNTIL) for a key and an ending alone."""
-        return 1.0 if self.density is not None or self.style is not None else KEY_UNTIL
+    def at(self, level: float) -> GuideTargets:
+        """The targets steered at noise level sqrt(abar) = ``level``: all of them on the noisy steps (level at most
+        KEY_UNTIL), where a key and an ending are decided; the density and the style alone after, which the last
+        steps still change."""
+        return self if level <= KEY_UNTIL else replace(self, tonic=None, minor=None, endings=None)
 
     def window(self, start: int, end: int) -> GuideTargets:
         """The targets of the chunks start..end - 1 of the piece."""
-        return replace(self, endings=None if self.endings is None else self.endings[:, start:end])
+        return replace(self, endings=None if self.endings is None else self.endings[:, start:end],
+                       free=None if self.free is None else self.free[start:end])
 
     def log_prob(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) log p(targets | x_t) up to a constant, from the guide's outputs: a Gaussian of DENSITY_SPREAD around
@@ -121,7 +124,10 @@ class GuideTargets:
         total = torch.zeros_like(out["minor"])
         if self.density is not None:
             target = math.log1p(self.density)
-            total = total - ((out["density"] - target) ** 2).sum(1) / (2 * DENSITY_SPREAD**2)
+            off = (out["density"] - target) ** 2
+            if self.free is not None:
+                off = off * self.free.to(off)
+            total = total - off.sum(1) / (2 * DENSITY_SPREAD**2)
         if self.minor is not None:
             minor = self.minor.to(out["minor"]).view(-1)
             mode = minor * F.logsigmoid(out["minor"]) + (1 - minor) * F.logsigmoid(-out["minor"])
@@ -145,23 +151,25 @@ def draw_keys(config: GuideConfig, num: int, seed: int, key: tuple[int, bool] | 
     if not config.keys:
         return None
     counts = np.array(config.keys, dtype=np.float64)
-    drawn = torch.from_numpy(np.random.default_rng(seed).choice(24, size=num, p=counts / counts.sum()))
+    rng = np.random.default_rng([seed, 24])  # a stream of its own: not the one the forms are drawn from
+    drawn = torch.from_numpy(rng.choice(24, size=num, p=counts / counts.sum()))
     return torch.stack([drawn % 12, drawn // 12], 1)
 
 
 def guided(model_fn: ModelFn, guide: AttributeGuide, targets: GuideTargets, scale: float) -> ModelFn:
-    """``model_fn`` steered towards ``targets`` by ``guide`` with ``scale`` (0: unchanged) at the noise levels of
-    ``targets.until``."""
+    """``model_fn`` steered towards ``targets`` by ``guide`` with ``scale`` (0: unchanged), each target at the noise
+    levels of :meth:`GuideTargets.at`."""
     if not targets or scale == 0:
         return model_fn
 
     def steered(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         eps = model_fn(x, level)
-        if float(level.max()) > targets.until:
+        now = targets.at(float(level.max()))
+        if not now:
             return eps
         with torch.enable_grad():
             xg = x.detach().float().requires_grad_(True)
-            (grad,) = torch.autograd.grad(targets.log_prob(guide(xg, level.float())).sum(), xg)
+            (grad,) = torch.autograd.grad(now.log_prob(guide(xg, level.float())).sum(), xg)
         sigma = (1 - level.float() ** 2).clamp(min=0).sqrt().view(-1, *[1] * (x.dim() - 1))
         return eps - scale * sigma * grad.to(eps.dtype)
 

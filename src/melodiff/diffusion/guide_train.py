@@ -22,7 +22,8 @@ from melodiff.diffusion.schedule import NoiseSchedule, q_sample
 from melodiff.diffusion.train import WindowSampler
 from melodiff.errors import MelodiffError
 from melodiff.loading import read_config
-from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, MIN_PITCH
+from melodiff.music.keys import last_pitch_classes
+from melodiff.music.melody import BARS_PER_CHUNK
 from melodiff.training.loop import LoopConfig, train
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,15 @@ def chunk_labels(data_dir: str | Path, offsets: np.ndarray, tonics: np.ndarray) 
         raise MelodiffError(f"{data_dir}: not the prepared dataset these latents were encoded from")
     ids = np.concatenate(chunks)
     onsets = ids >= 2
-    last = np.where(onsets, ids, 0)[np.arange(len(ids)), CHUNK_STEPS - 1 - np.argmax(onsets[:, ::-1], 1)]
-    degree = (last - 2 + MIN_PITCH - np.repeat(tonics, counts)) % 12
-    ending = np.where(onsets.any(1), degree, DEGREES)
+    last = last_pitch_classes(ids)
+    ending = np.where(last >= 0, (last - np.repeat(tonics, counts)) % 12, DEGREES)
     return np.stack([np.log1p(onsets.sum(1) / BARS_PER_CHUNK), ending], 1).astype(np.float32)
 
 
 def guide_loss(model: AttributeGuide, schedule: NoiseSchedule, batch: torch.Tensor, pad: torch.Tensor,
                tunes: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    """MSE of each chunk's density, cross-entropy of mode and style, at a random noise level of ``schedule``;
+    """MSE of each chunk's density, cross-entropy of its ending degree, of the tune's mode, tonic and style, at a
+    random noise level of ``schedule``;
     ``batch`` (B, L, D + 2): the clean latents, then each chunk's labels (chunk_labels)."""
     x0, density, ending = batch[..., :-2], batch[..., -2], batch[..., -1].long()
     alpha_bar = schedule.sample_alpha_bar(x0.shape[0], generator).float()
@@ -77,11 +78,15 @@ def train_guide(latents: str | Path, data_dir: str | Path, diffusion: str | Path
     meta = read_config(diffusion, "diffusion")
     if meta.get("normalizer", {}).get("dims") != list(data.normalizer.dims):
         raise MelodiffError(f"{latents}: not the latents the diffusion model in {diffusion} was trained on")
-    schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
+    try:
+        schedule = NoiseSchedule(from_dict(ScheduleConfig, meta["schedule"]))
+        seq_len = int(meta["model"]["seq_len"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MelodiffError(f"{diffusion}: config.json lacks the schedule or the window ({exc})") from None
     train_rows = np.flatnonzero(data.split == SPLITS.index("train"))
     c = data.contexts
     keys = np.bincount(c.tonic[train_rows] + 12 * c.minor[train_rows], minlength=24)
-    config = GuideConfig(latent_dim=data.normalizer.latent_dim, seq_len=int(meta["model"]["seq_len"]),
+    config = GuideConfig(latent_dim=data.normalizer.latent_dim, seq_len=seq_len,
                          styles=c.styles, keys=tuple(int(k) for k in keys))
     out = Path(out)
     if (out / "config.json").exists():  # resuming: the saved sizes win
@@ -90,6 +95,8 @@ def train_guide(latents: str | Path, data_dir: str | Path, diffusion: str | Path
     sequences = [np.concatenate([data.x[data.offsets[i]:data.offsets[i + 1]],
                                  labels[data.offsets[i]:data.offsets[i + 1]]], 1) for i in train_rows]
     contexts = np.stack(list(c.arrays().values()), 1)[train_rows]
+    if data.normalizer.in_c:  # key-normalised latents: every tune is in C (its ending degrees are the same)
+        contexts[:, 0] = 0
     windows = WindowSampler(sequences, config.seq_len, contexts)
     log.info("guide training on %d windows of %d latents", len(windows), config.seq_len)
     torch.manual_seed(seed)

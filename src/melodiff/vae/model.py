@@ -72,10 +72,10 @@ class MelodyVAE(nn.Module):
         out, _ = self.decoder(self._step_inputs(z, prev), self.initial_state(z))
         return self.output_projection(out)
 
-    def log_likelihood(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """(B,) log p(tokens | z) under the decoder (teacher-forced)."""
+    def log_likelihood(self, z: torch.Tensor, tokens: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """(B,) log p(tokens | z) under the decoder (teacher-forced), over the first ``steps`` tokens (all: None)."""
         logp = torch.log_softmax(self.decoder_logits(z, tokens), dim=-1)
-        return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1).sum(1)
+        return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)[:, :steps].sum(1)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, temperature: float = 0.0, generator: torch.Generator | None = None,

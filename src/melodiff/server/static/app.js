@@ -29,7 +29,8 @@ const CONTROLS = { // the musician's controls: input id (= API field) -> its too
   density: "note onsets per bar, 1 to 16; empty: free",
   style: "the training collection to write like; any: drawn from the training tunes",
 };
-const GUIDANCE_HELP = "how strongly the model's guide steers to the density, style and mode asked for; 0: not at all";
+const GUIDANCE_HELP = "how strongly the model's guide steers to a key, a tonic ending and the density and style asked "
+  + "for; 0: not at all";
 
 // ---- talking to the server ------------------------------------------------------------------------------------------
 async function api(path, options = {}) {
