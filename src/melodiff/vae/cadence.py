@@ -13,7 +13,7 @@ from melodiff.music.keys import last_pitch_class, last_pitch_classes, melody_key
 from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
 from melodiff.vae.model import MelodyVAE
 
-TEMPERATURE = 0.7  # the decoder's temperature for the candidate endings
+TEMPERATURE = 1.0  # the decoder's temperature for the candidate endings (its own distribution: 0.7 mended fewer)
 BATCH = 4096  # candidate chunks decoded at once
 
 
