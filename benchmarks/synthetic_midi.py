@@ -15,26 +15,21 @@ from __future__ import annotations
 import argparse
 import random
 import struct
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # MIDI's variable-length numbers
+from hostile_files import vlq
+
 PER_FOLDER = 1000
-
-
-def _vlq(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
 
 
 def _track(events: list[tuple[int, bytes]]) -> bytes:
     """(absolute tick, event bytes), sorted here -> an MTrk chunk with end-of-track."""
     body, now = bytearray(), 0
     for tick, data in sorted(events, key=lambda e: e[0]):
-        body += _vlq(tick - now) + data
+        body += vlq(tick - now) + data
         now = tick
     body += b"\x00\xff\x2f\x00"
     return b"MTrk" + struct.pack(">I", len(body)) + bytes(body)

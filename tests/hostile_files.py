@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def _vlq(value: int) -> bytes:
+def vlq(value: int) -> bytes:
     """A MIDI variable-length quantity (up to 2^28 - 1)."""
     out = [value & 0x7F]
     value >>= 7
@@ -25,7 +25,7 @@ def _vlq(value: int) -> bytes:
 
 def midi_bytes(events: list[tuple[int, bytes]], ticks_per_quarter: int = 480) -> bytes:
     """A format-0 MIDI file of (delta ticks, raw event bytes), end-of-track appended."""
-    track = b"".join(_vlq(delta) + data for delta, data in events) + b"\x00\xff\x2f\x00"
+    track = b"".join(vlq(delta) + data for delta, data in events) + b"\x00\xff\x2f\x00"
     header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, ticks_per_quarter)
     return header + b"MTrk" + struct.pack(">I", len(track)) + track
 
