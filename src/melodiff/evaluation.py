@@ -154,6 +154,11 @@ class Evaluator:
         log.info("%s / %s: %s %s", task, name, row.scores, row.statistics)
         return row
 
+    def _options(self, sampler: Sampler, steps: int | None, resample: int = 1) -> SamplingOptions:
+        """The sampling options of a diffusion row, with the evaluation's guidance and cadence."""
+        return SamplingOptions(sampler=sampler, steps=steps, resample=resample, guidance=self.guidance,
+                               cadence=self.cadence)
+
     def _generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed + 1)
 
@@ -183,7 +188,7 @@ class Evaluator:
                     kept=_crop(melodies, 0, length * CHUNK_STEPS))
         for sampler, steps in samplers:
             t0 = time.perf_counter()
-            options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance, cadence=self.cadence)
+            options = self._options(sampler, steps)
             g = self._generator()
             x, melodies = p.sample_melodies(length, num_samples, options, g, sources,
                                             tunes=p.draw_tunes(num_samples, self.seed))
@@ -240,8 +245,7 @@ class Evaluator:
         region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
         self._score("infilling", "Test data", real, None, None, *region)
         t0 = time.perf_counter()
-        options = SamplingOptions(sampler=sampler, steps=steps, resample=resample, guidance=self.guidance,
-                                  cadence=self.cadence)
+        options = self._options(sampler, steps, resample)
         g = self._generator()
         tunes_repeated = tunes.repeat_interleave(repeats, 0)
         x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask,
@@ -278,7 +282,7 @@ class Evaluator:
         ``test_styles``: the collection of each training / test melody (the style classifier's data)."""
         p = self.pipeline
         length = length or p.window_chunks
-        options = SamplingOptions(sampler=sampler, steps=steps, guidance=self.guidance, cadence=self.cadence)
+        options = self._options(sampler, steps)
         bars = length * BARS_PER_CHUNK
         missing = [name for name in ("density", "style") if name not in p.controls]
         if missing:

@@ -168,7 +168,7 @@ class Pipeline:
         density = controls.density if controls else None
         style = None
         if controls and controls.style is not None:
-            style = style_index({"styles": list(self.styles)}, controls.style)
+            style = style_index(self.styles, controls.style)
         return GuideTargets(density, style, tonic, minor, endings) or None
 
     def _fixed_fields(self, controls: Controls | None) -> dict[str, int]:
@@ -189,7 +189,7 @@ class Pipeline:
         if controls.density is not None:
             fixed["density"] = density_class(controls.density)
         if controls.style is not None:
-            fixed["style"] = style_index(self.contexts, controls.style)
+            fixed["style"] = style_index(self.contexts["styles"], controls.style)
         return fixed
 
     @torch.no_grad()

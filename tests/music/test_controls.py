@@ -68,9 +68,9 @@ def test_constrained_draws_keep_the_asked_fields() -> None:
     assert (drawn[:, 1] == 1).all() and (drawn[:, 2] == 1).all() and set(drawn[:, 0]) == {9}
     unseen = draw_contexts(table, 50, 0, {"tonic": 4, "density": density_class(12)})  # no such tune: set anyway
     assert (unseen[:, 0] == 4).all() and (unseen[:, 3] == 11).all()
-    assert style_index(table, "ONEILLS1850") == 1 == style_index(table, "music21:oneills1850")
+    assert style_index(table["styles"], "ONEILLS1850") == 1 == style_index(table["styles"], "music21:oneills1850")
     with pytest.raises(MelodiffError, match="this model knows a, oneills1850"):
-        style_index(table, "irish")
+        style_index(table["styles"], "irish")
 
 
 def test_the_pipeline_obeys_controls() -> None:

@@ -117,12 +117,12 @@ def draw_contexts(table: dict, num: int, seed: int, fixed: dict[str, int] | None
     return drawn
 
 
-def style_index(table: dict, name: str) -> int:
+def style_index(styles: Sequence[str], name: str) -> int:
     """The index of the style called ``name`` (its collection, e.g. ``music21:oneills1850``, or the part after the
     colon, case-insensitively); MelodiffError listing the model's styles if it has none of that name."""
     wanted = name.strip().lower()
-    for i, style in enumerate(table["styles"]):
+    for i, style in enumerate(styles):
         if wanted in (style.lower(), style.split(":", 1)[-1].lower()):
             return i
-    known = ", ".join(s.split(":", 1)[-1] for s in table["styles"])
+    known = ", ".join(s.split(":", 1)[-1] for s in styles)
     raise MelodiffError(f"unknown style {name!r}: this model knows {known}")
