@@ -74,9 +74,15 @@ def zero_division(folder: Path) -> Path:
 
 
 def three_four(folder: Path) -> Path:
-    """A waltz: 3/4, eight bars of quarter notes."""
+    """A waltz: 3/4, eight bars of quarter notes (a meter melodiff reads; not hostile, kept for the tests of meters)."""
     events = [_time_signature(3, 2)] + [e for i in range(24) for e in _note(60 + i % 12, 480)]
     return _write(folder, "waltz.mid", midi_bytes(events))
+
+
+def five_eight(folder: Path) -> Path:
+    """5/8, eight bars of eighth notes: a meter outside every model."""
+    events = [_time_signature(5, 3)] + [e for i in range(40) for e in _note(60 + i % 12, 240)]
+    return _write(folder, "five_eight.mid", midi_bytes(events))
 
 
 def seven_eight(folder: Path) -> Path:
@@ -127,7 +133,7 @@ def musicxml_long_note(folder: Path) -> Path:
 # name -> maker; every one must be refused with one line and exit 2 by infill, continue and interpolate
 MIDI_INPUTS: dict[str, Callable[[Path], Path]] = {
     "bomb": bomb, "late_note": late_note, "late_event": late_event, "long_note": long_note,
-    "zero_division": zero_division, "three_four": three_four, "seven_eight": seven_eight, "many_notes": many_notes,
+    "zero_division": zero_division, "five_eight": five_eight, "seven_eight": seven_eight, "many_notes": many_notes,
     "truncated": truncated, "random": random_bytes, "huge": huge_file,
 }
 SCORE_INPUTS: dict[str, Callable[[Path], Path]] = {"abc_long_note": abc_long_note,

@@ -192,7 +192,7 @@ def test_evaluate(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                    tmp_path / "x.json", match="give a folder")
     ok(capsys, "prepare", work / "src", "--out", tmp_path / "no-test", "--workers", 1, "--test", 0)
     one_line_error(capsys, "evaluate", "--model", work / "model", "--data", tmp_path / "no-test",
-                   match="the test split is empty")
+                   match="the test split has no melodies in 4/4")
 
 
 def test_bad_sampling_options_fail_before_anything_runs(work: Path, tmp_path: Path,

@@ -131,12 +131,12 @@ def test_prepare_lists_every_failed_file(files: dict[str, Path], tmp_path: Path)
     assert set(failed) >= {"bomb.mid", "late_note.mid", "long_note.mid", "many_notes.mid", "truncated.mid",
                            "huge.mid", "long.abc", "long.musicxml"}
     empty = {Path(f["file"]).name: f["reasons"] for f in report["files_without_melodies"]}
-    assert empty["waltz.mid"] == {"meter 3/4": 1}
+    assert empty["five_eight.mid"] == {"meter 5/8": 1}
     assert "meter 7/8" in empty["seven_eight.mid"]
     assert "good.mid" not in failed and "good.mid" not in empty and report["melodies"] == 1
     md = (tmp_path / "data" / "report.md").read_text()
     assert f"Files that could not be read ({len(failed)})" in md and "bomb.mid`: the melody would last" in md
-    assert "Files read but giving no melody" in md and "waltz.mid`: meter 3/4 (1)" in md
+    assert "Files read but giving no melody" in md and "five_eight.mid`: meter 5/8 (1)" in md
 
 
 # ---- fuzzing: mutated MIDI files ------------------------------------------------------------------------------------

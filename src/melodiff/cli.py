@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
-from melodiff.errors import MelodiffError
+from melodiff.errors import MelodiffError, MeterOutsideModel
 from melodiff.music.form import AUTO, FREE, fit_form, written_length
 from melodiff.music.limits import MAX_SEED
+from melodiff.music.meter import METERS
 from melodiff.options import (
     CADENCE,
     DEFAULT_GUIDANCE,
@@ -48,7 +49,8 @@ def _max_seconds(args: argparse.Namespace) -> float:
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from melodiff.data.prepare import PrepareConfig, prepare
 
-    config = PrepareConfig(min_bars=args.min_bars, validation_fraction=args.validation, test_fraction=args.test)
+    config = PrepareConfig(min_bars=args.min_bars, validation_fraction=args.validation, test_fraction=args.test,
+                           meters=tuple(args.meters))
     report = prepare(args.sources, args.out, config, workers=args.workers, quiet=args.quiet)
     if not args.quiet:
         print(f"{report['melodies']} melodies ({report['bars_total']:.0f} bars) written to {args.out}; "
@@ -64,7 +66,7 @@ def _cmd_train_vae(args: argparse.Namespace) -> None:
 
         init = DEFAULT_MODEL / "vae"
     train_vae(args.data, args.out, args.preset, steps=args.steps, seed=args.seed, max_seconds=_max_seconds(args),
-              progress=not args.quiet, init=init, settings=args.settings, device=args.device)
+              progress=not args.quiet, init=init, settings=args.settings, device=args.device, meters=args.meters)
     if not args.quiet:
         print(f"VAE checkpoint in {args.out}")
 
@@ -75,8 +77,9 @@ def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
     from melodiff.loading import load_vae
     from melodiff.vae.evaluate import evaluate_vae, prior_statistics
 
-    melodies, _ = load_melodies(args.data, args.split)
-    vae, chunks = load_vae(args.vae), training_chunks(melodies)
+    vae = load_vae(args.vae)
+    melodies, _ = load_melodies(args.data, args.split, vae.config.meters)
+    chunks = training_chunks(melodies, vae.config.steps)
     scores = evaluate_vae(vae, chunks)
     scores["prior_samples_vs_data"] = prior_statistics(vae, chunks, seed=args.seed)
     print(json.dumps(scores, indent=2))
@@ -136,14 +139,16 @@ def _cmd_train_mdn(args: argparse.Namespace) -> None:
 def _cmd_bundle(args: argparse.Namespace) -> None:
     from melodiff.bundle import bundle_model
 
-    size = bundle_model(args.vae, args.diffusion, args.out, args.data, args.guide)
+    size = bundle_model(args.vae, args.diffusion, args.out, args.data, args.guide, args.half)
     if not args.quiet:
         print(f"model folder {args.out} ({size / 2**20:.1f} MiB)")
 
 
 # ---- music ---------------------------------------------------------------------------------------------------------
-def _pipeline(args: argparse.Namespace):
-    """The model of a music command; also fixes the seed (a random one, printed, when none is given)."""
+def _pipeline(args: argparse.Namespace, meter: str | None = None, source: str | None = None):
+    """The model of a music command for ``meter`` (loading.find_model; default the model's first) — the meter of the
+    melody read from ``source``, whose name starts the error when the model does not make it; also fixes the seed
+    (a random one, printed, when none is given)."""
     from melodiff.pipeline import Pipeline
 
     if args.seed is None:
@@ -152,7 +157,12 @@ def _pipeline(args: argparse.Namespace):
         args.seed = secrets.randbelow(MAX_SEED + 1)
         if not args.quiet:
             print(f"seed {args.seed} (pass --seed {args.seed} to get the same result again)")
-    return Pipeline.from_pretrained(args.model).to(args.device)
+    try:
+        return Pipeline.from_pretrained(args.model, meter).to(args.device)
+    except MeterOutsideModel as exc:
+        if source is None:
+            raise
+        raise MelodiffError(f"{source}: the melody is in {meter}; {exc}") from None
 
 
 def _options(args: argparse.Namespace) -> SamplingOptions:
@@ -189,20 +199,22 @@ def _read_melody(path: str, track: int | None = None, quiet: bool = False):
     """A MIDI file's first melody track (or track number ``track`` among its non-drum tracks with notes), or for
     MusicXML/ABC/kern the ``track``-th melody that extraction keeps (docs/DATA.md rules; default the first)."""
     from melodiff.music.extract import MIDI_SUFFIXES, extract_file
-    from melodiff.music.melody import STEPS_PER_BAR
+    from melodiff.music.meter import FILE_METERS
     from melodiff.music.midi_io import read_midi_melody
 
     if Path(path).suffix.lower() in MIDI_SUFFIXES and track is None:
         return read_midi_melody(path)
     melodies = [m for _, ex in extract_file(path, min_bars=1) for m in ex.melodies]
     if not melodies:
-        raise MelodiffError(f"{path}: no 4/4 melody could be extracted (see `melodiff prepare` for the rules)")
+        raise MelodiffError(f"{path}: no melody in {', '.join(FILE_METERS)} could be extracted (see `melodiff "
+                            "prepare` for the rules)")
     index = track or 0
     if not 0 <= index < len(melodies):
         raise MelodiffError(f"{path}: --track {index} out of range (0..{len(melodies) - 1})")
     if not quiet:
         print(f"{path}: using melody {index} of {len(melodies)} ({melodies[index].part}, {melodies[index].meter}, "
-              f"{len(melodies[index].melody) // STEPS_PER_BAR} bars; choose another with --track)")
+              f"{-(-len(melodies[index].melody) // melodies[index].melody.steps_per_bar)} bars; choose another with "
+              "--track)")
     return melodies[index].melody
 
 
@@ -258,7 +270,6 @@ def _write_notation(melody, args: argparse.Namespace, base: Path, title: str, hi
     signature and spelling: music/notation.py). What cannot be written is skipped with one warning line that names
     it (the MIDI is written already). ``highlight``: spans of steps (end None: to the end) drawn in colour."""
     from melodiff.music import notation
-    from melodiff.music.melody import STEPS_PER_BAR
     from melodiff.utils.io import atomic_write_text
 
     written, skipped, reason = [], [], ""
@@ -273,8 +284,9 @@ def _write_notation(melody, args: argparse.Namespace, base: Path, title: str, hi
             atomic_write_text(base.with_suffix(".musicxml"), musicxml)
             written.append(base.with_suffix(".musicxml"))
         if args.sheet:
-            bars = -(-len(melody) // STEPS_PER_BAR)
-            spans = [(start // STEPS_PER_BAR, bars if end is None else -(-end // STEPS_PER_BAR))
+            bar = melody.steps_per_bar
+            bars = -(-len(melody) // bar)
+            spans = [(start // bar, bars if end is None else -(-end // bar))
                      for start, end in highlight or []]
             for page, svg in enumerate(notation.engrave(musicxml, spans), start=1):
                 path = base.with_suffix(".svg") if page == 1 else base.with_name(f"{base.name}-{page}.svg")
@@ -296,7 +308,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     controls = _controls(args)
     _check_form(args)
     bars = args.bars or written_length(args.form, args.section_bars) or DEFAULT_BARS
-    pipeline = _pipeline(args)
+    pipeline = _pipeline(args, args.meter)
     with _progress(args, "sampling") as progress:
         melodies = pipeline.generate(bars, args.num, args.seed, options, progress, args.form, args.section_bars,
                                      controls)
@@ -304,21 +316,19 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_infill(args: argparse.Namespace) -> None:
-    from melodiff.music.melody import STEPS_PER_BAR
-
     options, controls = _options(args), _controls(args, key=False)
     melody = _read_melody(args.input, args.track, args.quiet)
-    pipeline = _pipeline(args)
+    pipeline = _pipeline(args, melody.meter.name, args.input)
     with _progress(args, "infilling") as progress:
         melodies = pipeline.infill_bars(melody, args.bars, args.num, args.seed, options, progress, controls)
-    spans = [(start * STEPS_PER_BAR, end * STEPS_PER_BAR) for start, end in args.bars]
+    spans = [(start * melody.steps_per_bar, end * melody.steps_per_bar) for start, end in args.bars]
     _write_outputs(melodies, args, "infill", highlight=spans)
 
 
 def _cmd_continue(args: argparse.Namespace) -> None:
     options, controls = _options(args), _controls(args, key=False)
     melody = _read_melody(args.input, args.track, args.quiet)
-    pipeline = _pipeline(args)
+    pipeline = _pipeline(args, melody.meter.name, args.input)
     with _progress(args, "continuing") as progress:
         melodies = pipeline.continue_melody(melody, args.bars, args.num, args.seed, options, progress, controls)
     _write_outputs(melodies, args, "continue", highlight=[(len(melody.padded()), None)])
@@ -330,13 +340,16 @@ def _cmd_interpolate(args: argparse.Namespace) -> None:
     if controls and args.bridge is None:
         raise MelodiffError("--range, --density and --style shape new music: use them with --bridge")
     first, second = _read_melody(args.first, args.track, args.quiet), _read_melody(args.second, args.track, args.quiet)
-    pipeline = _pipeline(args)
+    if first.meter != second.meter:
+        raise MelodiffError(f"{args.first} is in {first.meter}, {args.second} in {second.meter}: give two melodies "
+                            "in one meter")
+    pipeline = _pipeline(args, first.meter.name, args.first)
     if args.bridge is not None:
         with _progress(args, "bridging") as progress:
             melodies = pipeline.bridge(first, second, args.bridge, args.num or 1, args.seed, options, progress,
                                        controls)
         start = len(first.padded())
-        _write_outputs(melodies, args, "bridge", highlight=[(start, start + -(-args.bridge // 2) * 32)])
+        _write_outputs(melodies, args, "bridge", highlight=[(start, start + -(-args.bridge // 2) * first.chunk_steps)])
         return
     steps = args.steps or FAST_STEPS
     for space, stem in (("diffusion", "interpolate"), ("vae", "slerp")):
@@ -355,12 +368,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     _check_form(args)
     samplers = [(Sampler(name), steps) for name, steps in map(_sampler_row, args.samplers)]
     SamplingOptions(samplers[0][0], resample=args.resample, guidance=args.guidance, cadence=args.cadence)  # now
-    pipeline = _pipeline(args)
+    pipeline = _pipeline(args, args.meter)
     bars = args.bars or written_length(args.form, args.section_bars)
-    train, train_index = load_melodies(args.data, "train")
-    test, test_index = load_melodies(args.data, "test")
+    meters = (pipeline.meter.name,)  # the ground truth and the test data: melodies in the meter evaluated
+    train, train_index = load_melodies(args.data, "train", meters)
+    test, test_index = load_melodies(args.data, "test", meters)
     if not test:
-        raise MelodiffError(f"{args.data}: the test split is empty")
+        raise MelodiffError(f"{args.data}: the test split has no melodies in {pipeline.meter}")
     evaluator = Evaluator(pipeline, train, test, seed=args.seed, guidance=args.guidance, cadence=args.cadence)
     mdn = load_mdn(args.mdn).to(pipeline.device) if args.mdn else None
     length = -(-bars // BARS_PER_CHUNK) if bars else None  # chunks of the generated rows (None: the model's window)
@@ -371,7 +385,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if "controls" in args.tasks:
         evaluator.controls(args.num, samplers[0][0], samplers[0][1], [r.get("source", "") for r in train_index],
                            [r.get("source", "") for r in test_index], length)
-    settings = {"model": str(args.model), "data": str(args.data), "mdn": args.mdn,
+    settings = {"model": str(args.model), "meter": pipeline.meter.name, "data": str(args.data), "mdn": args.mdn,
                 "num_samples": args.num, "samplers": args.samplers, "tasks": args.tasks, "seed": args.seed,
                 "resample": args.resample, "guidance": args.guidance, "cadence": args.cadence, "bars": args.bars,
                 "form": args.form,
@@ -594,6 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_arg(p)
     _add_control_args(p)
     _add_cadence_arg(p)
+    p.add_argument("--meter", choices=list(METERS), default=None,
+                   help="the meter: 4/4 (default), 3/4 (waltzes) or 6/8 (jigs), as the model makes them (bars are "
+                   "bars of this meter)")
     p.add_argument("--bars", type=_positive_int, default=None, help=f"length in bars (default {DEFAULT_BARS}, or "
                    "a written form's; beyond the model's window the piece is made window by window)")
     p.add_argument("--form", default=AUTO, help="sections as letters: AABB, ABAC, AA'BA (A' = A varied: its first "
@@ -645,6 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_path, required=True, help="output folder")
     p.add_argument("--workers", type=_positive_int, default=None, help="parallel parsers (default: number of cores)")
     p.add_argument("--min-bars", type=_positive_int, default=4, help="drop melodies shorter than this (default 4)")
+    p.add_argument("--meters", nargs="+", choices=list(METERS), default=list(METERS), metavar="METER",
+                   help="keep melodies in these model meters (default all: 4/4, 3/4, 6/8; written 2/2, 2/4, 4/2 "
+                   "count as 4/4, 3/2 as 3/4, 3/8, 12/8, 6/4 as 6/8)")
     p.add_argument("--validation", type=_number, default=0.05, help="validation fraction (default 0.05)")
     p.add_argument("--test", type=_number, default=0.05, help="test fraction (default 0.05)")
 
@@ -654,6 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="cpu", help="paper | magenta-small | cpu | tiny (default cpu)")
     p.add_argument("--init", help="start a new run from this VAE checkpoint (`default`: the shipped VAE): its "
                    "configs, weights and step, a fresh optimiser; --steps counts on from its step")
+    p.add_argument("--meters", nargs="+", choices=list(METERS), metavar="METER",
+                   help="train on the melodies in these meters, of one family: 4/4, or 3/4 and 6/8 (default: the "
+                   "preset's or --init's, 4/4)")
     _add_run_args(p)
 
     p = add("evaluate-vae", _cmd_evaluate_vae, "reconstruction quality of a VAE on a split, and what its prior "
@@ -720,11 +743,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "melodies' forms give the default form of each length (forms.json)")
     p.add_argument("--guide", default=None, help="a guide checkpoint of `melodiff train-guide`: the model then "
                    "takes --density and --style, and --key's mode")
+    p.add_argument("--half", action="store_true", help="store the weights in float16 (half the bytes; they are "
+                   "computed in float32)")
 
     p = add("evaluate", _cmd_evaluate, "the paper's tables (framewise consistency/variance, latent FD/MMD), time per "
             "sample, melody statistics and plots, real vs generated",
             "example:\n  melodiff evaluate --model models/mine --data data/folk --num 200 --out results/mine")
     p.add_argument("--model", default="default", help="model folder (default: the shipped model)")
+    p.add_argument("--meter", choices=list(METERS), default=None, help="the meter evaluated (default the model's "
+                   "first, 4/4): its generated rows against the data's melodies in that meter")
     p.add_argument("--data", required=True, help="prepared dataset (train = ground truth, test = real music)")
     p.add_argument("--mdn", default=None, help="TransformerMDN checkpoint to include as a row")
     p.add_argument("-n", "--num", "--samples", dest="num", type=_positive_int, default=200,

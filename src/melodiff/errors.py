@@ -6,3 +6,7 @@ class MelodiffError(Exception):
 
     The CLI prints ``melodiff: error: <message>`` and exits with code 2; no traceback.
     """
+
+
+class MeterOutsideModel(MelodiffError):
+    """A meter the model (or any model) does not make; the message names the meters it does."""

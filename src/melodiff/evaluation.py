@@ -39,7 +39,7 @@ from melodiff.metrics.structure import (
     structure_statistics,
 )
 from melodiff.music.controls import Controls
-from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, Melody
+from melodiff.music.melody import BARS_PER_CHUNK, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
 from melodiff.options import CADENCE, DEFAULT_GUIDANCE, Sampler, SamplingOptions
 from melodiff.pipeline import Pipeline
@@ -97,7 +97,7 @@ class EvalRow:
 
 
 def _crop(melodies: list[Melody], start_step: int, end_step: int | None) -> list[Melody]:
-    return [Melody(m.ids[start_step:end_step]) for m in melodies]
+    return [m.with_ids(m.ids[start_step:end_step]) for m in melodies]
 
 
 def _diffusion_label(sampler: Sampler, steps: int | None, resample: int = 1) -> str:
@@ -171,21 +171,22 @@ class Evaluator:
         test melody's first ``length`` chunks (its framewise scores, whole melodies)."""
         p = self.pipeline
         length = length or p.window_chunks
+        chunk = p.meter.chunk_steps
         sources = p.form_sources(form, length * BARS_PER_CHUNK, section_bars, num_samples, self.seed)
         form_label = "" if sources is None else f", form {form}"
         self._score("unconditional", "Test data", self.test, None, None,
-                    kept=_crop(self.test, 0, length * CHUNK_STEPS))
-        long = [m for m in self.test if len(m) >= length * CHUNK_STEPS]
+                    kept=_crop(self.test, 0, length * chunk))
+        long = [m for m in self.test if len(m) >= length * chunk]
         if long and len(long) < len(self.test):  # like for like: real tunes as long as the generated ones
             self._score("unconditional", f"Test data of {length * BARS_PER_CHUNK}+ bars", long, None, None,
-                        kept=_crop(long, 0, length * CHUNK_STEPS))
+                        kept=_crop(long, 0, length * chunk))
         # The ceiling the VAE sets: the test melodies' own (trimmed, normalised) latents decoded back.
         t0 = time.perf_counter()
         g = self._generator()
         melodies = [p.decode(x.unsqueeze(0), SamplingOptions(), g, [int(t[0])])[0]
                     for x, t in zip(self.test_latents, self.test_tunes, strict=True)]
         self._score("unconditional", "Test data through the VAE", melodies, None, time.perf_counter() - t0,
-                    kept=_crop(melodies, 0, length * CHUNK_STEPS))
+                    kept=_crop(melodies, 0, length * chunk))
         for sampler, steps in samplers:
             t0 = time.perf_counter()
             options = self._options(sampler, steps)
@@ -234,7 +235,7 @@ class Evaluator:
         if not windows:
             log.warning("no test melody has %d chunks: infilling not evaluated", length)
             return
-        real = [Melody.from_chunks(w[0]) for w in windows]
+        real = [Melody.from_chunks(w[0], self.pipeline.meter) for w in windows]
         known = torch.stack([w[1] for w in windows])
         tunes, where = torch.stack([w[2] for w in windows]), torch.stack([w[3] for w in windows])
         repeats = -(-num_samples // len(windows))
@@ -242,7 +243,7 @@ class Evaluator:
         known_repeated = known.repeat_interleave(repeats, 0)
         mask = torch.ones(length)
         mask[q:length - q] = 0
-        region = (q * CHUNK_STEPS, (length - q) * CHUNK_STEPS)
+        region = (q * self.pipeline.meter.chunk_steps, (length - q) * self.pipeline.meter.chunk_steps)
         self._score("infilling", "Test data", real, None, None, *region)
         t0 = time.perf_counter()
         options = self._options(sampler, steps, resample)
@@ -363,13 +364,16 @@ STRUCTURE_NOTE = ("Classifier: held-out accuracy and AUC of a logistic regressio
                   "apart. Structure statistics (metrics/structure.py) ± bootstrap standard error; in brackets the "
                   "gap to the first real row (all test melodies, those shorter than the sequences whole). A row "
                   "of the test melodies at least as long as the sequences, cut to their length, compares like "
-                  "with like.")
+                  "with like. Onsets: the share of note onsets on the downbeat, the meter's other beats, the other "
+                  "eighths and the sixteenths (metrics/structure.py beat_profile).")
 STRUCTURE_HEADINGS = {
     "repeated_2bar": ("2-bar repeats", "{:.3f}"), "repeated_4bar": ("4-bar repeats", "{:.3f}"),
     "repeated_8bar": ("8-bar repeats", "{:.3f}"), "key_stability": ("8-bar segments in key", "{:.3f}"),
     "pitch_range": ("pitch range", "{:.1f}"), "rest_fraction": ("rests", "{:.3f}"),
     "notes_per_bar": ("notes / bar", "{:.2f}"), "interval_distance": ("interval distance to test", "{:.3f}"),
     "tonic_ending": ("ends on the tonic", "{:.3f}"),
+    "onsets_downbeat": ("onsets on downbeats", "{:.3f}"), "onsets_beat": ("onsets on other beats", "{:.3f}"),
+    "onsets_offbeat": ("onsets on off-beat eighths", "{:.3f}"), "onsets_sixteenth": ("onsets on sixteenths", "{:.3f}"),
 }
 
 

@@ -24,7 +24,7 @@ from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.guide import AttributeGuide, GuideConfig
 from melodiff.diffusion.schedule import NoiseSchedule
-from melodiff.errors import MelodiffError
+from melodiff.errors import MelodiffError, MeterOutsideModel
 from melodiff.music.form import check_section_bars, fit_form
 from melodiff.vae.config import VAEConfig
 from melodiff.vae.model import MelodyVAE
@@ -35,6 +35,7 @@ CONFIG = "config.json"
 CHECKSUMS = "checksums.json"
 FORMS = "forms.json"  # a model folder's default forms (music/form.py choose_forms), optional
 GUIDE = "guide"  # a model folder's guide checkpoint (diffusion/guide.py), optional
+METERS = "meters"  # a model folder's model folders for other meter families (meters/<name>/), optional
 
 
 # ---- checkpoint folders ----------------------------------------------------------------------------------------------
@@ -153,6 +154,36 @@ def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, Nois
         raise MelodiffError(f"{folder / 'diffusion'}: a context model without its context table")
     guide = load_guide(folder / GUIDE) if (folder / GUIDE).is_dir() else None
     return load_vae(folder / "vae"), denoiser, schedule, normalizer, read_forms(folder), contexts, guide
+
+
+def model_meters(folder: str | Path) -> dict[str, Path]:
+    """Every model meter (music/meter.py) a model folder makes -> the model folder that makes it: its own VAE's
+    meters, then those of the model folders under ``meters/`` (in name order; the first to make a meter wins)."""
+    folder = Path(folder)
+    found: dict[str, Path] = {}
+    others = sorted(p for p in (folder / METERS).iterdir() if p.is_dir()) if (folder / METERS).is_dir() else []
+    for candidate in (folder, *others):
+        try:
+            meters = from_dict(VAEConfig, read_config(candidate / "vae", "vae")["model"]).meters
+        except KeyError:
+            raise MelodiffError(f"{candidate / 'vae'}: {CONFIG} lacks a model config") from None
+        for name in meters:
+            found.setdefault(name, candidate)
+    return found
+
+
+def find_model(folder: str | Path, meter: str | None = None) -> Path:
+    """The model folder in ``folder`` that makes ``meter`` (``folder`` itself when None); MelodiffError naming the
+    meters it makes for any other."""
+    folder = Path(folder)
+    if meter is None:
+        return folder
+    if not (folder / "vae").is_dir():
+        raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
+    found = model_meters(folder)
+    if meter not in found:
+        raise MeterOutsideModel(f"meter {meter!r} is outside the model: it makes {', '.join(found)}")
+    return found[meter]
 
 
 def read_forms(folder: Path) -> dict[str, dict]:

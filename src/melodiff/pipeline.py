@@ -1,6 +1,7 @@
 """Pipeline: the one-object facade — a VAE + a latent diffusion model -> melodies.
 
-Units: bars (16 steps); the models work in 2-bar chunks, so bar spans are rounded outward to whole chunks.
+Units: bars of the pipeline's meter (16 steps in 4/4, 12 in 3/4 and 6/8; music/meter.py); the models work in 2-bar
+chunks, so bar spans are rounded outward to whole chunks.
 Every method takes a ``seed``; the same seed gives the same music."""
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from melodiff.diffusion.sampling import ModelFn, denoiser_calls, sample
 from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
-from melodiff.loading import load_model
+from melodiff.loading import find_model, load_model
 from melodiff.music.controls import Controls, fit_range
 from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
 from melodiff.music.keys import in_key, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
-from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR, Melody
+from melodiff.music.melody import BARS_PER_CHUNK, Melody
+from melodiff.music.meter import Meter, meter
 from melodiff.options import MAX_SAMPLES, Sampler, SamplingOptions
 from melodiff.vae.cadence import cadenced
 from melodiff.vae.model import MelodyVAE
@@ -51,7 +53,8 @@ CODING_BATCH = 4096  # chunks the VAE encodes or decodes at once: memory stays b
 class Pipeline:
     def __init__(self, vae: MelodyVAE, denoiser: TransformerDenoiser, schedule: NoiseSchedule,
                  normalizer: LatentNormalizer, forms: dict[str, dict] | None = None,
-                 contexts: dict | None = None, guide: AttributeGuide | None = None) -> None:
+                 contexts: dict | None = None, guide: AttributeGuide | None = None,
+                 meter_name: str | None = None) -> None:
         if normalizer.z_size != vae.config.z_size or normalizer.latent_dim != denoiser.config.latent_dim:
             raise MelodiffError("the VAE, normaliser and diffusion model do not belong together")
         if guide is not None and (guide.config.latent_dim, guide.config.seq_len) != (denoiser.config.latent_dim,
@@ -64,13 +67,25 @@ class Pipeline:
         self.contexts = contexts  # the training tunes' context table (data/contexts.py), or None
         if denoiser.config.context and (contexts is None or len(contexts["styles"]) != denoiser.config.styles):
             raise MelodiffError("a context model needs the context table of its training tunes")
+        told = denoiser.config.meters
+        if len(told) > 1 and told != vae.config.meters:
+            raise MelodiffError("the VAE and the diffusion model were trained on other meters")
+        self.meters = vae.config.meters  # the model meters it makes (music/meter.py), one family
+        self.meter: Meter = meter(meter_name or self.meters[0], self.meters)  # the one it makes now
+
+    def use_meter(self, name: str | Meter) -> Pipeline:
+        """Make music in ``name``, one of :attr:`meters` (MelodiffError naming them for any other)."""
+        self.meter = meter(name, self.meters)
+        return self
 
     # ---- loading -----------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path = "default") -> Pipeline:
+    def from_pretrained(cls, path: str | Path = "default", meter: str | None = None) -> Pipeline:
         """A model folder holding ``vae/`` and ``diffusion/`` checkpoints; "default" is the model shipped inside
-        the package."""
-        return cls(*load_model(DEFAULT_MODEL if str(path) == "default" else Path(path)))
+        the package. ``meter``: the meter to make music in (default: the folder's first), found in the folder or in
+        the model folders for other meters it holds (``meters/*/``, loading.find_model)."""
+        folder = find_model(DEFAULT_MODEL if str(path) == "default" else Path(path), meter)
+        return cls(*load_model(folder), meter_name=meter)
 
     @property
     def window_chunks(self) -> int:
@@ -105,6 +120,7 @@ class Pipeline:
         moved to C (music/keys.py)."""
         if self.normalizer.in_c:
             melody = transposed_near(melody, shift_to_c(int(self.tune(melody)[0])))
+        self._check_meter(melody)
         parts = [self.vae.encode(chunks.to(self.device), generator)[:2]
                  for chunks in torch.as_tensor(melody.padded().chunks()).split(CODING_BATCH)]
         z = torch.cat([mu if self.normalizer.use_mean else z for z, mu in parts]).cpu()
@@ -199,12 +215,21 @@ class Pipeline:
         a time."""
         tokens = torch.cat([self.vae.decode(part.to(self.device), temperature, generator).cpu()
                             for part in z.flatten(0, 1).split(CODING_BATCH)])
-        return [Melody.from_chunks(t) for t in tokens.view(z.shape[0], z.shape[1], -1)]
+        return [Melody.from_chunks(t, self.meter) for t in tokens.view(z.shape[0], z.shape[1], -1)]
+
+    def _check_meter(self, melody: Melody) -> None:
+        if melody.meter != self.meter:
+            raise MelodiffError(f"the melody is in {melody.meter}; this model makes {self.meter} here (it knows "
+                                f"{', '.join(self.meters)}: ask for the melody's meter)")
 
     # ---- sampling --------------------------------------------------------------------------------------------------
     def _model_fn(self, x: torch.Tensor, level: torch.Tensor,
                   context: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """The denoiser on x's device (mixed precision on a GPU, melodiff.device.autocast), in float32."""
+        """The denoiser on x's device (mixed precision on a GPU, melodiff.device.autocast), in float32; a denoiser of
+        several meters is told :attr:`meter`."""
+        if self.denoiser.meter is not None:
+            index = self.denoiser.config.meters.index(self.meter.name)
+            context = {**(context or {}), "meter": torch.full((x.shape[0],), index, device=x.device)}
         with autocast(x.device):
             return self.denoiser(x, level, context=context).float()
 
@@ -307,9 +332,10 @@ class Pipeline:
         generator = torch.Generator().manual_seed(seed)
         tunes = self.draw_tunes(num_samples, seed, controls)
         num_chunks = math.ceil(num_bars / BARS_PER_CHUNK)
+        bar, chunk = self.meter.steps_per_bar, self.meter.chunk_steps
         _, melodies = self.sample_melodies(num_chunks, num_samples, options, generator, sources, progress, tunes,
-                                           controls, num_bars * STEPS_PER_BAR - (num_chunks - 1) * CHUNK_STEPS)
-        melodies = [Melody(m.ids[:num_bars * STEPS_PER_BAR]) for m in melodies]
+                                           controls, num_bars * bar - (num_chunks - 1) * chunk)
+        melodies = [m.with_ids(m.ids[:num_bars * bar]) for m in melodies]
         if controls and controls.key is not None:  # the key asked for, whatever the model made (music/keys.py)
             melodies = [in_key(m, *controls.key) for m in melodies]
         return _in_range(melodies, controls)
@@ -347,9 +373,10 @@ class Pipeline:
         ``options.cadence``, pieces that do not end on their tonic have their ending decoded again
         (vae/cadence.py; ``end_steps``: the steps of the last chunk the piece keeps). The guide steers the last
         chunk to a tonic ending only when the piece keeps it whole (its ending label is the chunk's last note)."""
-        end_steps = CHUNK_STEPS if end_steps is None else end_steps
+        chunk = self.meter.chunk_steps
+        end_steps = chunk if end_steps is None else end_steps
         endings = tune_endings(num_samples, num_chunks, torch.zeros(num_chunks), None, sources)
-        if end_steps < CHUNK_STEPS:
+        if end_steps < chunk:
             endings[:] = False
         x = self.sample_latents(num_chunks, num_samples, options, generator, progress=progress, tunes=tunes,
                                 controls=controls, endings=endings)
@@ -360,7 +387,7 @@ class Pipeline:
         rows = None
         if sources is not None:
             rows = sources.expand(num_samples, -1).numpy()
-            melodies = [Melody.from_chunks(m.chunks()[row]) for m, row in zip(melodies, rows, strict=True)]
+            melodies = [Melody.from_chunks(m.chunks()[row], m.meter) for m, row in zip(melodies, rows, strict=True)]
         if options.cadence:  # from the latent the last chunk was decoded from (its source's, when it repeats one)
             last = z[:, -1] if rows is None else z[torch.arange(num_samples), torch.from_numpy(rows[:, -1])]
             melodies = cadenced(self.vae, melodies, last, options.cadence, generator, end_steps, rows)
@@ -411,11 +438,13 @@ class Pipeline:
                controls: Controls | None = None) -> list[Melody]:
         """``first``, then ``bars`` new bars that lead into ``second``, then ``second`` (infilling the gap)."""
         _check_count("bars", bars, MAX_BARS)
+        self._check_meter(second)
         a, b = first.padded(), second.padded()
         gap = math.ceil(bars / BARS_PER_CHUNK)
-        joined = Melody.from_chunks([*a.chunks(), *[[0] * CHUNK_STEPS] * gap, *b.chunks()])
-        mask = torch.ones(len(joined) // CHUNK_STEPS)
-        mask[len(a) // CHUNK_STEPS:len(a) // CHUNK_STEPS + gap] = 0
+        chunk = a.chunk_steps
+        joined = Melody.from_chunks([*a.chunks(), *[[0] * chunk] * gap, *b.chunks()], a.meter)
+        mask = torch.ones(len(joined) // chunk)
+        mask[len(a) // chunk:len(a) // chunk + gap] = 0
         return self._fill(joined, len(mask), mask, num_samples, seed, options, progress, controls)
 
     @torch.no_grad()
@@ -438,7 +467,9 @@ class Pipeline:
             tonics = [first_tonic] * num
             first = transposed_near(first, shift_to_c(first_tonic))
             second = transposed_near(second, shift_to_c(second_tonic))
-        length = min(len(first.padded()), len(second.padded())) // CHUNK_STEPS
+        for m in (first, second):
+            self._check_meter(m)
+        length = min(len(first.padded()), len(second.padded())) // self.meter.chunk_steps
         mus = [self.vae.encode(torch.as_tensor(m.padded().chunks()[:length]).to(self.device))[1].cpu()
                for m in (first, second)]
         generator = torch.Generator().manual_seed(seed)
@@ -466,9 +497,10 @@ class Pipeline:
             raise MelodiffError("the key of music made around a given melody is that melody's: transpose the input "
                                 "instead of asking for a key")
         _check_count("samples", num_samples, MAX_SAMPLES)
+        self._check_meter(melody)
         generator = torch.Generator().manual_seed(seed)
         padded = melody.padded()
-        have = len(padded) // CHUNK_STEPS
+        have = len(padded) // padded.chunk_steps
         known = torch.zeros(1, total, self.normalizer.latent_dim)
         known[0, :have] = self.encode(padded, generator)
         tunes = self.tune(melody).expand(num_samples, -1).clone()
@@ -477,7 +509,7 @@ class Pipeline:
         x = self.sample_latents(total, num_samples, options, generator, known=known, mask=mask, progress=progress,
                                 tunes=tunes, controls=controls)
         out = []
-        source = torch.zeros(total, CHUNK_STEPS, dtype=torch.long)
+        source = torch.zeros(total, padded.chunk_steps, dtype=torch.long)
         source[:have] = torch.as_tensor(padded.chunks())
         free = ~mask.bool()  # only the new chunks are decoded: the kept ones are copied
         new = self.decode(x[:, free], options, generator, tunes[:, 0].tolist())
@@ -486,7 +518,7 @@ class Pipeline:
         for m in new:
             chunks = source.clone()
             chunks[free] = torch.as_tensor(m.chunks())
-            out.append(Melody.from_chunks(chunks.numpy()))
+            out.append(Melody.from_chunks(chunks.numpy(), padded.meter))
         return out
 
 

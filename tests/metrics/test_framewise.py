@@ -18,12 +18,14 @@ from melodiff.metrics.framewise import (
     consistency_variance,
     frame_gaussians,
     frame_overlaps,
+    frame_steps,
     framewise_scores,
     oa_statistics,
     overlapping_area,
     overlapping_areas,
 )
 from melodiff.music.melody import Melody, Note
+from melodiff.music.meter import SIX_EIGHT, THREE_FOUR
 
 means = st.floats(-50, 50, allow_nan=False)
 sds = st.floats(0.05, 20, allow_nan=False)
@@ -136,6 +138,25 @@ def test_notes_are_assigned_by_onset_with_full_duration() -> None:
     np.testing.assert_allclose(g[0], [66.0, 6.0, 12.0, 8.0])
     np.testing.assert_allclose(g[1], [72.0, 0.0, 20.0, 0.0])
     assert np.isnan(g[2]).all()
+
+
+def test_frames_are_four_bars_of_the_melodys_meter() -> None:
+    notes = [Note(60, 0, 4), Note(72, 44, 48), Note(67, 60, 64)]  # onsets 0, 44, 60 in 96 steps
+    three = Melody.from_notes(notes, 96, THREE_FOUR)  # 8 bars of 12 steps: frames [0, 48), [24, 72), [48, 96)
+    assert frame_steps(three) == frame_steps(three.with_ids(three.ids)) == (48, 24)
+    assert frame_steps(Melody.from_notes(notes, 96, SIX_EIGHT)) == (48, 24)
+    assert frame_steps(Melody.from_notes(notes, 96)) == (64, 32)
+    g = frame_gaussians(three)
+    assert g.shape == (3, 4)
+    np.testing.assert_allclose(g[:, 0], [66.0, 69.5, 67.0])  # {60, 72}, {72, 67}, {67}
+    four = frame_gaussians(Melody.from_notes(notes, 96))  # the same events in 4/4: frames [0, 64), [32, 96)
+    assert four.shape == (2, 4)
+    np.testing.assert_allclose(four[:, 0], [199 / 3, 69.5])
+    assert frame_gaussians(Melody.from_notes(notes[:1], 47, THREE_FOUR)).shape == (0, 4)  # shorter than a frame
+    # a set may mix meters: each melody's pairs are pooled as they are
+    mixed = frame_overlaps([three, Melody.from_notes(notes, 96)])["pitch"]
+    np.testing.assert_allclose(mixed, np.concatenate([frame_overlaps([three])["pitch"],
+                                                      frame_overlaps([Melody.from_notes(notes, 96)])["pitch"]]))
 
 
 def test_pairs_with_empty_frames_are_skipped() -> None:

@@ -16,6 +16,7 @@ from melodiff.metrics.stats import (
     scale_consistency,
 )
 from melodiff.music.melody import NOTE_OFF, Melody, Note, pitch_to_id
+from melodiff.music.meter import SIX_EIGHT, THREE_FOUR
 
 
 def test_statistics_by_hand() -> None:
@@ -91,3 +92,19 @@ def test_per_melody_statistics() -> None:
         assert each[name][0] == melody_statistics([a], reference)[name]
     assert each["notes_per_bar"].tolist() == [1.0, 0.0] and each["pitch_range"][0] == 7
     assert each["pitch_class_distance"][0] == pytest.approx(0.5) and math.isnan(each["pitch_class_distance"][1])
+
+
+def test_bars_and_chunks_of_the_melodys_meter() -> None:
+    quarters = [Note(60 + i % 5, 4 * i, 4 * i + 4) for i in range(9)]  # 9 quarter notes: 3 bars of 3/4
+    waltz = Melody.from_notes(quarters, 36, THREE_FOUR)
+    assert melody_statistics([waltz])["notes_per_bar"] == pytest.approx(3.0)
+    assert melody_statistics([Melody.from_notes(quarters, 36)])["notes_per_bar"] == pytest.approx(4.0)  # 2.25 bars
+    # a 4/4 bar and a 3/4 bar of quarter notes pooled: 7 notes in 2 bars
+    bar_44 = Melody.from_notes([Note(60, 4 * i, 4 * i + 4) for i in range(4)], 16)
+    assert melody_statistics([bar_44, waltz.with_ids(waltz.ids[:12])])["notes_per_bar"] == pytest.approx(3.5)
+    # 2-bar chunks of 24 steps in 6/8: X X Y X
+    x = [pitch_to_id(60)] + [0] * 23
+    y = [pitch_to_id(62)] + [0] * 23
+    jig = Melody(x + x + y + x, SIX_EIGHT)
+    assert melody_statistics([jig])["repeated_2bar_fraction"] == pytest.approx(2 / 4)
+    assert melody_statistics([Melody(x + x + y + x)])["repeated_2bar_fraction"] == 0.0  # three 32-step chunks

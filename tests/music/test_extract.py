@@ -76,22 +76,39 @@ def test_midi_without_time_signature_is_4_4_and_min_bars_applies(tmp_path: Path)
     assert ex.melodies == [] and ex.dropped["too short"] == 1
 
 
-def test_midi_3_4_is_dropped(tmp_path: Path) -> None:
+def test_midi_3_4_is_kept_in_bars_of_12_steps(tmp_path: Path) -> None:
     path = write_score_midi(tmp_path / "waltz.mid", LEAD, [(0, 3, 4)])
     ((_, ex),) = extract_file(path, min_bars=2)
-    assert ex.melodies == [] and ex.dropped == {"meter 3/4": 1}
+    (m,) = ex.melodies
+    assert (m.meter, m.melody.meter.name, m.melody.steps_per_bar) == ("3/4", "3/4", 12)
+    # the notes of LEAD on the same 16th grid in one 2-bar chunk of 24 steps; the whole note C5 (steps 16-32) is cut
+    # where the next chunk, which has no onset, is dropped
+    assert m.melody.ids.tolist() == LEAD_IDS[:17] + [0] * 7
 
 
-def test_midi_meter_change_keeps_the_duple_segment(tmp_path: Path) -> None:
-    # two bars of 4/4 (LEAD), then 3/4 from tick 3840 with more notes: only the 4/4 segment is kept
+def test_midi_in_a_meter_outside_the_models_is_dropped(tmp_path: Path) -> None:
+    path = write_score_midi(tmp_path / "odd.mid", LEAD, [(0, 7, 8)])
+    ((_, ex),) = extract_file(path, min_bars=2)
+    assert ex.melodies == [] and ex.dropped == {"meter 7/8": 1}
+    ((_, ex),) = extract_file(write_score_midi(tmp_path / "waltz.mid", LEAD, [(0, 3, 4)]), min_bars=2,
+                              meters=("4/4",))
+    assert ex.melodies == [] and ex.dropped == {"meter 3/4": 1}  # a meter not asked for
+
+
+def test_midi_meter_change_cuts_segments_in_their_meters(tmp_path: Path) -> None:
+    # two bars of 4/4 (LEAD), then 3/4 from tick 3840 with more notes: a 4/4 melody and a 3/4 one; 4/4 alone if asked
     notes = [*LEAD, (3840, 480, 62), (4320, 480, 64)]
     path = write_score_midi(tmp_path / "change.mid", notes, [(0, 4, 4), (3840, 3, 4)])
-    ((_, ex),) = extract_file(path, min_bars=2)
+    ((_, ex),) = extract_file(path, min_bars=1)
+    assert [(m.meter, m.melody.meter.name) for m in ex.melodies] == [("4/4", "4/4"), ("3/4", "3/4")]
+    assert ex.melodies[0].melody.ids.tolist() == LEAD_IDS
+    assert ex.melodies[1].melody.ids.tolist() == [43, 0, 0, 0, 45, 0, 0, 0, 1] + [0] * 15  # D4, E4, rest
+    ((_, ex),) = extract_file(path, min_bars=1, meters=("4/4",))
     assert [m.melody.ids.tolist() for m in ex.melodies] == [LEAD_IDS]
     assert ex.dropped["meter 3/4"] == 1
 
 
-def test_abc_2_4_pairs_bars_and_6_8_is_dropped(tmp_path: Path) -> None:
+def test_abc_2_4_pairs_bars_and_6_8_has_bars_of_12_steps(tmp_path: Path) -> None:
     path = tmp_path / "tunes.abc"
     path.write_text(ABC)
     (first, ex1), (second, ex2) = extract_file(path, min_bars=2)
@@ -101,7 +118,12 @@ def test_abc_2_4_pairs_bars_and_6_8_is_dropped(tmp_path: Path) -> None:
     (m,) = ex1.melodies
     assert m.melody == expected and len(m.melody) == 64  # 8 bars of 2/4 = 4 bars of 16 steps
     assert (m.meter, m.key) == ("2/4", "C major")
-    assert ex2.melodies == [] and ex2.dropped == {"meter 6/8": 1}
+    (jig,) = ex2.melodies
+    assert (jig.meter, jig.melody.meter.name, jig.key) == ("6/8", "6/8", "G major")
+    jig_pitches = [67, 69, 71, 72, 74, 76, 74, 72, 71, 69, 67, 66] * 2  # G A B c d e | d c B A G F (F# in G)
+    assert jig.melody == Melody.from_notes([Note(p, 2 * i, 2 * i + 2) for i, p in enumerate(jig_pitches)],
+                                           meter=jig.melody.meter)
+    assert len(jig.melody) == 48  # 4 bars of 12 steps
 
 
 def test_musicxml_pickup_is_padded_to_the_bar_line(tmp_path: Path) -> None:

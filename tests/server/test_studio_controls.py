@@ -69,7 +69,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Callable[[TestClient], dict]:
 
 def test_the_model_endpoint_lists_controls_and_styles(client: TestClient, context_client: TestClient) -> None:
     assert client.get("/api/model").json() == {"window_bars": 16, "controls": ["key", "range"], "styles": [],
-                                               "guided": False}
+                                               "guided": False, "meters": ["4/4"]}
     info = context_client.get("/api/model").json()
     assert info["controls"] == ["key", "range", "density", "style"]
     assert info["styles"] == ["music21:a", "music21:b"]
@@ -192,7 +192,8 @@ def test_a_guided_model_takes_density_style_and_the_guidance_scale(run_job: RunJ
     the sampler; a scale out of 0..20 is a 422 before any job is queued."""
     with TestClient(create_app(guided_pipeline())) as guided:
         assert guided.get("/api/model").json() == {"window_bars": 16, "controls": ["key", "range", "density", "style"],
-                                                   "styles": ["music21:a", "music21:b"], "guided": True}
+                                                   "styles": ["music21:a", "music21:b"], "guided": True,
+                                                   "meters": ["4/4"]}
         calls = []
         pipeline = pipeline_of(guided)
         original = pipeline.sample_latents

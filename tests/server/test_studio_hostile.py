@@ -55,7 +55,7 @@ def test_hostile_uploads_answer_4xx_or_cut_in_bounded_memory() -> None:
         else:
             assert 400 <= result["status"] < 500, (name, result)
     assert "0 ticks per quarter note" in results["zero_division"]["detail"]
-    assert "in 3/4" in results["three_four"]["detail"] and "in 7/8" in results["seven_eight"]["detail"]
+    assert "in 5/8" in results["five_eight"]["detail"] and "in 7/8" in results["seven_eight"]["detail"]
     assert "200,001 notes" in results["many_notes"]["detail"]
     assert "melodiff reads at most 4096 bars" in results["abc_long_note"]["detail"]
 

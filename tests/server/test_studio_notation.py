@@ -1,5 +1,6 @@
 """The studio's sheet music: MusicXML, ABC and SVG of a stored melody (notes read back equal to its notes), and ABC
-text pasted in, then infilled and continued; bad ABC is a 4xx with one line."""
+text pasted in, then infilled and continued; a pasted waltz or jig is read in its meter; bad ABC (a meter melodiff
+does not read among it) is a 4xx with one line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from melodiff.music import notation
-from melodiff.music.melody import Melody
+from melodiff.music.melody import Melody, Note
+from melodiff.music.meter import FILE_METERS, SIX_EIGHT, THREE_FOUR
 from melodiff.music.midi_io import melody_to_score
 from melodiff.server import media
 
@@ -76,7 +78,8 @@ def test_pasted_abc_can_be_infilled_and_continued(client: TestClient, run_job) -
 @pytest.mark.parametrize(("text", "status", "message"), [
     ("just words", 422, "the pasted text is not an ABC tune: it has no K: (key) line"),
     ("X:1\nK:Hm\nabc\n", 422, "pasted ABC: could not parse the score"),
-    ("X:1\nM:3/4\nL:1/8\nK:C\nabc|abc|abc|abc|\n", 422, "no monophonic 4/4 melody found (meter 3/4"),
+    ("X:1\nM:5/8\nL:1/8\nK:C\nabcde|abcde|abcde|abcde|\n", 422,
+     f"no monophonic melody found (meter 5/8 (1)); melodiff reads melodies in {', '.join(FILE_METERS)}"),
     ("X:1\nT:long\nM:4/4\nL:1/8\nK:C\nCDEF GABc|C100000000|]\n", 422, "melodiff reads at most 4096 bars"),
     ("", 422, "text: String should have at least 1 character"),
     ("K:C\n" + "c" * 300_000, 422, "text: String should have at most"),
@@ -85,6 +88,20 @@ def test_bad_pasted_abc_is_one_line(client: TestClient, text: str, status: int, 
     response = client.post("/api/melodies/abc", json={"text": text})
     detail = response.json()["detail"]
     assert response.status_code == status and message in detail and "\n" not in detail, response.text
+
+
+def test_a_pasted_waltz_and_jig_are_read_in_their_meters() -> None:
+    waltz = "X:1\nT:Waltz\nM:3/4\nL:1/8\nK:G\nG2 B2 d2|g4 fe|d6|B2 A2 G2|]\n"
+    ((melody, label),), message = media.read_abc_text(waltz, 4096)
+    assert melody.meter == THREE_FOUR and len(melody) == 4 * 12 and label.startswith("pasted ABC “Waltz”")
+    assert [(n.pitch, n.start, n.end) for n in melody.to_notes()[:4]] == [(67, 0, 4), (71, 4, 8), (74, 8, 12),
+                                                                        (79, 12, 20)]
+    assert notation.read_melody(notation.to_abc(melody), "abc") == melody  # written back in 3/4
+    jig = "X:2\nT:Jig\nM:6/8\nL:1/8\nK:D\nA|dfe dcB|A3 F3|d2f e2c|d3 d2|]\n"
+    ((melody, _),), message = media.read_abc_text(jig, 2 * 12)  # the pickup pads the first bar; cut to two bars
+    assert melody.meter == SIX_EIGHT and len(melody) == 2 * 12 and message.endswith("cut to the first 2 bars")
+    assert melody.to_notes()[0] == Note(69, 10, 12)
+    assert "M:6/8" in notation.to_abc(melody).splitlines()
 
 
 def test_pasting_from_another_site_is_refused(client: TestClient) -> None:

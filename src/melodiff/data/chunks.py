@@ -9,15 +9,16 @@ from melodiff.music.melody import NUM_CLASSES, Melody, is_rest_chunk
 
 
 def melody_chunks(melodies: list[Melody]) -> list[np.ndarray]:
-    """Each melody padded to whole 2-bar chunks: a list of int64 arrays (num_chunks, 32)."""
+    """Each melody padded to whole 2-bar chunks of its meter: a list of int64 arrays (num_chunks, chunk_steps)."""
     return [m.padded().chunks() for m in melodies]
 
 
-def training_chunks(melodies: list[Melody]) -> np.ndarray:
-    """All non-rest chunks of ``melodies``, (N, 32) int64 — the VAE's training examples."""
+def training_chunks(melodies: list[Melody], steps: int = 32) -> np.ndarray:
+    """All non-rest chunks of ``melodies`` (all in meters of chunks of ``steps``), (N, steps) int64 — the VAE's
+    training examples."""
     parts = melody_chunks(melodies)
     if not parts:
-        return np.zeros((0, 32), dtype=np.int64)
+        return np.zeros((0, steps), dtype=np.int64)
     chunks = np.concatenate(parts)
     return chunks[~is_rest_chunk(chunks)]
 

@@ -4,7 +4,8 @@
 On disk (one ``.npz``): ``x`` (chunks, D) float32 normalised sampled latents of every melody, all splits,
 concatenated; ``offsets`` (melodies + 1,) into x; ``split`` (melodies,) 0/1/2 = train/validation/test;
 ``normalizer`` JSON (fitted on the train split); optionally each melody's context (data/contexts.py): ``ctx_tonic``,
-``ctx_minor``, ``ctx_style``, ``ctx_density`` (melodies,) and ``styles`` JSON."""
+``ctx_minor``, ``ctx_style``, ``ctx_density`` (melodies,) and ``styles`` JSON; ``meter`` (melodies,) index into
+``meters`` JSON, the model meters of the VAE (music/meter.py; a file without them is 4/4)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from melodiff.data.contexts import MAX_DENSITY, TuneContexts
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.data.prepare import SPLITS
 from melodiff.errors import MelodiffError
+from melodiff.music.meter import model_meter
 from melodiff.utils.io import atomic_write_bytes
 
 
@@ -29,11 +31,18 @@ class LatentDataset:
     split: np.ndarray  # (melodies,) int8 index into SPLITS
     normalizer: LatentNormalizer
     contexts: TuneContexts | None = None
+    meters: tuple[str, ...] = ("4/4",)  # the VAE's model meters
+    meter: np.ndarray | None = None  # (melodies,) int index into meters; None = all the first
 
     def sequences(self, split: str) -> list[np.ndarray]:
         """The latent sequences (chunks, D) of every melody in ``split``."""
         code = SPLITS.index(split)
         return [self.x[self.offsets[i]:self.offsets[i + 1]] for i in np.flatnonzero(self.split == code)]
+
+    def meter_of(self, split: str) -> np.ndarray:
+        """(melodies of ``split``,) int64 index into ``meters`` of each melody's meter."""
+        meter = np.zeros(len(self.split), np.int64) if self.meter is None else self.meter.astype(np.int64)
+        return meter[self.split == SPLITS.index(split)]
 
     def save(self, path: str | Path) -> None:
         import io
@@ -43,6 +52,9 @@ class LatentDataset:
         if self.contexts is not None:
             extra = {f"ctx_{k}": v for k, v in self.contexts.arrays().items()}
             extra["styles"] = np.array(json.dumps(list(self.contexts.styles)))
+        if self.meter is not None:
+            extra["meter"] = self.meter
+        extra["meters"] = np.array(json.dumps(list(self.meters)))
         np.savez(buf, x=self.x, offsets=self.offsets, split=self.split,
                  normalizer=np.array(json.dumps(to_dict(self.normalizer))), **extra)
         atomic_write_bytes(path, buf.getvalue())
@@ -70,6 +82,8 @@ class LatentDataset:
                 x, offsets, split, text = f["x"], f["offsets"], f["split"], f["normalizer"]
                 ctx = {k[4:]: f[k] for k in ("ctx_tonic", "ctx_minor", "ctx_style", "ctx_density") if k in f.files}
                 styles = f["styles"] if "styles" in f.files else None
+                meter = f["meter"] if "meter" in f.files else None
+                meter_names = str(f["meters"]) if "meters" in f.files else '["4/4"]'
         except MelodiffError:
             raise
         except Exception as exc:  # numpy, zipfile and zlib raise many types for garbage and truncated files
@@ -101,6 +115,15 @@ class LatentDataset:
             raise bad(f"split must hold one integer per melody ({len(offsets) - 1})")
         if ((split < 0) | (split >= len(SPLITS))).any():
             raise bad(f"split codes must be 0..{len(SPLITS) - 1} ({', '.join(SPLITS)})")
+        try:
+            meters = tuple(json.loads(meter_names))
+            for name in meters:
+                model_meter(name)
+        except (json.JSONDecodeError, TypeError, MelodiffError):
+            raise bad("meters must be a JSON list of model meters") from None
+        if meter is not None and (meter.ndim != 1 or meter.dtype.kind not in "iu" or len(meter) != len(split)
+                                  or ((meter < 0) | (meter >= len(meters))).any()):
+            raise bad(f"meter must hold one index into {len(meters)} meters per melody")
         contexts = None
         if ctx or styles is not None:
             try:
@@ -115,4 +138,5 @@ class LatentDataset:
                 raise bad("malformed tune contexts (ctx_tonic, ctx_minor, ctx_style, ctx_density, styles)")
             contexts = TuneContexts(**{k: a.astype(np.int64) for k, a in ctx.items()}, styles=tuple(names))
         return cls(x.astype(np.float32, copy=False), offsets.astype(np.int64, copy=False),
-                   split.astype(np.int8, copy=False), normalizer, contexts)
+                   split.astype(np.int8, copy=False), normalizer, contexts, meters,
+                   None if meter is None else meter.astype(np.int8))

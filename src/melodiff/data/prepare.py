@@ -31,6 +31,7 @@ from melodiff.errors import MelodiffError
 from melodiff.music.corpus import CorpusWork, corpus_works, parse_work, skip_reason
 from melodiff.music.extract import MIDI_SUFFIXES, SCORE_SUFFIXES, Extraction, extract_file, extract_score
 from melodiff.music.melody import Melody
+from melodiff.music.meter import METERS, model_meter
 from melodiff.utils.io import atomic_open, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,16 @@ SPLITS = ("train", "validation", "test")
 
 @dataclass(frozen=True)
 class PrepareConfig:
+    """``meters``: the model meters kept (music/meter.py); melodies written in others are dropped ("meter 9/8")."""
+
     min_bars: int = 4
     validation_fraction: float = 0.05
     test_fraction: float = 0.05
+    meters: tuple[str, ...] = tuple(METERS)
 
     def __post_init__(self) -> None:
+        if not self.meters or any(m not in METERS for m in self.meters):
+            raise MelodiffError(f"--meters must name model meters: {', '.join(METERS)}")
         if self.min_bars < 2:
             raise MelodiffError("--min-bars must be at least 2 (one 2-bar chunk)")
         if not (0 <= self.validation_fraction < 1 and 0 <= self.test_fraction < 1
@@ -98,19 +104,19 @@ def _encode(piece_id: str, ex: Extraction) -> dict:
     }
 
 
-def process_unit(args: tuple[str | CorpusWork, int]) -> dict:
+def process_unit(args: tuple[str | CorpusWork, int, tuple[str, ...]]) -> dict:
     """Parse one work unit; never raises: errors are returned as a reason."""
-    unit, min_bars = args
+    unit, min_bars, meters = args
     record: dict = {"unit": unit_id(unit), "pieces": [], "error": None}
     try:
         if isinstance(unit, CorpusWork):
-            reason = skip_reason(unit)
+            reason = skip_reason(unit, meters)
             if reason:
                 record["skipped"] = reason
                 return record
-            record["pieces"] = [_encode(unit.id, extract_score(parse_work(unit), min_bars))]
+            record["pieces"] = [_encode(unit.id, extract_score(parse_work(unit), min_bars, meters=meters))]
         else:
-            record["pieces"] = [_encode(f"file:{pid}", ex) for pid, ex in extract_file(unit, min_bars)]
+            record["pieces"] = [_encode(f"file:{pid}", ex) for pid, ex in extract_file(unit, min_bars, meters)]
     except MelodiffError as exc:
         record["error"] = str(exc)
     except Exception as exc:  # a parser bug on one file must not kill a corpus run
@@ -147,7 +153,7 @@ def run_units(units: list, config: PrepareConfig, cache_path: Path, workers: int
     with cache_path.open("ab") as cache, tqdm(total=len(todo), desc="parsing", unit="piece", disable=quiet) as bar:
         if cache.tell() and not _ends_with_newline(cache_path):
             cache.write(b"\n")  # a line cut short by a crash stays a line of its own
-        for rec in _imap(todo, config.min_bars, workers):
+        for rec in _imap(todo, config, workers):
             rec["config"] = config_key
             done[rec["unit"]] = cache.tell()
             cache.write((json.dumps(rec) + "\n").encode())
@@ -162,8 +168,8 @@ def _ends_with_newline(path: Path) -> bool:
         return f.read(1) == b"\n"
 
 
-def _imap(todo: list, min_bars: int, workers: int) -> Iterator[dict]:
-    args = [(u, min_bars) for u in todo]
+def _imap(todo: list, config: PrepareConfig, workers: int) -> Iterator[dict]:
+    args = [(u, config.min_bars, config.meters) for u in todo]
     if workers <= 1 or len(todo) <= 1:
         yield from map(process_unit, args)
         return
@@ -303,8 +309,10 @@ def _why_nothing(records: Iterable[dict]) -> str:
     return "; ".join(f"{k}: {v}" for k, v in reasons.most_common(4) if v) or "no notes found"
 
 
-def load_melodies(data_dir: str | Path, split: str | None = None) -> tuple[list[Melody], list[dict]]:
-    """Read a prepared dataset: melodies (optionally of one split) and their index records."""
+def load_melodies(data_dir: str | Path, split: str | None = None,
+                  meters: tuple[str, ...] | None = None) -> tuple[list[Melody], list[dict]]:
+    """Read a prepared dataset: melodies (optionally of one split, and only those in the model ``meters``), each in
+    the model meter of its record's written meter (music/meter.py), and their index records."""
     data_dir = Path(data_dir)
     if not (data_dir / "melodies.json").exists():
         raise MelodiffError(f"{data_dir}: not a prepared dataset (run `melodiff prepare` first)")
@@ -314,4 +322,7 @@ def load_melodies(data_dir: str | Path, split: str | None = None) -> tuple[list[
     index = json.loads((data_dir / "melodies.json").read_text())
     if split is not None:
         index = [r for r in index if r["split"] == split]
-    return [Melody(np.asarray(events[r["start"]:r["start"] + r["length"]])) for r in index], index
+    if meters is not None:
+        index = [r for r in index if model_meter(r.get("meter", "4/4")).name in meters]
+    return [Melody(np.asarray(events[r["start"]:r["start"] + r["length"]]), model_meter(r.get("meter", "4/4")))
+            for r in index], index

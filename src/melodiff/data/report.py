@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from melodiff.music.melody import STEPS_PER_BAR, Melody
+from melodiff.music.melody import Melody
+from melodiff.music.meter import model_meter
 from melodiff.utils.io import atomic_write_text
 
 LENGTH_BINS = (2, 4, 8, 16, 32, 64, 128, 256)  # bars
@@ -32,8 +33,11 @@ class MelodyTally:
     16 bytes per melody (its length and notes per bar) and a pitch histogram, not the melodies or their notes."""
 
     def __init__(self) -> None:
-        self.lengths = array("q")  # steps
+        self.lengths = array("d")  # bars, each in its meter
         self.notes_per_bar = array("d")
+        self.chunks = 0  # whole 2-bar chunks
+        self.per_meter: Counter = Counter()  # model meter (music/meter.py) -> melodies
+        self.per_written_meter: Counter = Counter()  # the meter the files wrote -> melodies
         self.pitch_counts = np.zeros(128, dtype=np.int64)
         self.per_split: Counter = Counter()
         self.per_source: Counter = Counter()
@@ -45,9 +49,13 @@ class MelodyTally:
 
     def add(self, record: dict, ids: np.ndarray) -> None:
         """One kept melody: its melodies.json ``record`` and its event ``ids``."""
-        notes = Melody(ids).to_notes()
-        self.lengths.append(record["length"])
-        self.notes_per_bar.append(len(notes) / (record["length"] / STEPS_PER_BAR))
+        melody = Melody(ids, model_meter(record.get("meter", "4/4")))
+        notes = melody.to_notes()
+        self.lengths.append(melody.num_bars)
+        self.notes_per_bar.append(len(notes) / melody.num_bars)
+        self.chunks += len(melody) // melody.chunk_steps
+        self.per_meter[melody.meter.name] += 1
+        self.per_written_meter[record.get("meter", "4/4")] += 1
         self.pitch_counts += np.bincount(np.array([n.pitch for n in notes], dtype=np.int64), minlength=128)
         self.per_split[record["split"]] += 1
         self.per_source[record["source"]] += 1
@@ -94,7 +102,7 @@ def build_report(sources: list[str], records: Iterable[dict], kept_pieces: set[s
         if without is not None:
             empty.append(without)
     dropped.update(duplicates)
-    bars = np.frombuffer(tally.lengths, dtype=np.int64) / STEPS_PER_BAR
+    bars = np.frombuffer(tally.lengths, dtype=np.float64)
     notes_per_bar = np.frombuffer(tally.notes_per_bar, dtype=np.float64)
     pitches = np.flatnonzero(tally.pitch_counts)
     return {
@@ -109,9 +117,11 @@ def build_report(sources: list[str], records: Iterable[dict], kept_pieces: set[s
         "melodies": tally.melodies,
         "melodies_per_split": {s: tally.per_split.get(s, 0) for s in ("train", "validation", "test")},
         "melodies_per_source": dict(tally.per_source.most_common()),
+        "melodies_per_meter": dict(tally.per_meter.most_common()),
+        "melodies_per_written_meter": dict(tally.per_written_meter.most_common()),
         "dropped": dict(dropped.most_common()),
         "bars_total": float(bars.sum()),
-        "two_bar_chunks": int(sum(n // (2 * STEPS_PER_BAR) for n in tally.lengths)),
+        "two_bar_chunks": tally.chunks,
         "bars_median": float(np.median(bars)),
         "melodies_at_least_bars": {str(k): int((bars >= k).sum()) for k in (16, 32, 64)},
         "length_histogram_bars": _length_histogram(bars),
@@ -161,7 +171,9 @@ def write_report(report: dict, out: Path) -> None:
         f"- work units read: {report['work_units']} ({report['work_units_skipped_by_metadata']} skipped from metadata, "
         f"{report['parse_errors']} parse errors), pieces parsed: {report['pieces_parsed']}, time {report['seconds']} s",
         f"- melodies kept: {report['melodies']} (train {report['melodies_per_split']['train']}, validation "
-        f"{report['melodies_per_split']['validation']}, test {report['melodies_per_split']['test']})",
+        f"{report['melodies_per_split']['validation']}, test {report['melodies_per_split']['test']}); per meter: "
+        + ", ".join(f"{k} {v}" for k, v in report["melodies_per_meter"].items()) + " (as written: "
+        + ", ".join(f"{k} {v}" for k, v in report["melodies_per_written_meter"].items()) + ")",
         f"- bars: {report['bars_total']:.0f} in all, median {report['bars_median']:.0f} per melody; 2-bar chunks: "
         f"{report['two_bar_chunks']}; melodies with >= 16/32/64 bars: "
         + " / ".join(str(v) for v in report["melodies_at_least_bars"].values()),

@@ -51,6 +51,7 @@ class DenoiserConfig:
     context: bool = False  # told the tune context (data/contexts.py): positions in the tune, mode, style, density
     styles: int = 0  # styles of a context model, set from the latent dataset when training starts
     noise_in_trunk: bool = False  # the noise embedding also added to the transformer's input tokens (not the paper)
+    meters: tuple[str, ...] = ()  # the model meters of its training melodies; with two or more it is told which
 
     def __post_init__(self) -> None:
         check_transformer_sizes(self)

@@ -26,7 +26,9 @@ class TransformerDenoiser(nn.Module):
     Dense -> swish -> Dense) -> LN -> Dense(D). ``padding_mask`` (B, L) True marks padded positions (shorter melodies
     in training). A context model (``config.context``) adds one learned embedding per context field (context_classes;
     a field missing from ``context``, or all of them when it is None, is "not told"); ``config.noise_in_trunk`` adds
-    the noise embedding to the tokens too (not the paper: its attention does not know the noise level)."""
+    the noise embedding to the tokens too (not the paper: its attention does not know the noise level). A model of
+    several meters (``config.meters``, e.g. 3/4 and 6/8, which share a VAE) adds a learned embedding of the meter
+    (``context["meter"]`` (B,) index into config.meters, always told) to every token."""
 
     def __init__(self, config: DenoiserConfig) -> None:
         super().__init__()
@@ -41,12 +43,18 @@ class TransformerDenoiser(nn.Module):
         self.noise_to_trunk = nn.Linear(c.noise_embedding, c.width) if c.noise_in_trunk else None
         self.classes = context_classes(c) if c.context else {}
         self.context = nn.ModuleDict({name: nn.Embedding(n + 1, c.width) for name, n in self.classes.items()})
-        for embedding in self.context.values():
+        self.meter = nn.Embedding(len(c.meters), c.width) if len(c.meters) > 1 else None
+        for embedding in [*self.context.values(), *([self.meter] if self.meter is not None else [])]:
             nn.init.normal_(embedding.weight, std=0.02)
 
     def _context(self, x_t: torch.Tensor, context: dict[str, torch.Tensor] | None) -> torch.Tensor | None:
+        meter = None
+        if self.meter is not None:
+            if context is None or context.get("meter") is None:
+                raise ValueError(f"a denoiser of the meters {', '.join(self.config.meters)} must be told the meter")
+            meter = self.meter(context["meter"].long()).unsqueeze(1)
         if not self.classes:
-            return None
+            return meter
         context = context or {}
         b, n = x_t.shape[:2]
         h = torch.zeros(b, n, self.config.width, dtype=x_t.dtype, device=x_t.device)
@@ -56,7 +64,7 @@ class TransformerDenoiser(nn.Module):
                 index = torch.full((b,), classes, dtype=torch.long, device=x_t.device)
             e = self.context[name](index.long())
             h = h + (e if e.dim() == 3 else e.unsqueeze(1))
-        return h
+        return h if meter is None else h + meter
 
     def forward(self, x_t: torch.Tensor, noise_level: torch.Tensor, padding_mask: torch.Tensor | None = None,
                 context: dict[str, torch.Tensor] | None = None) -> torch.Tensor:

@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 KIND = "guide"
 
 
-def chunk_labels(data_dir: str | Path, offsets: np.ndarray, tonics: np.ndarray) -> np.ndarray:
+def chunk_labels(data_dir: str | Path, offsets: np.ndarray, tonics: np.ndarray,
+                 meters: tuple[str, ...] = ("4/4",)) -> np.ndarray:
     """(chunks, 2) float32 of every chunk of the prepared dataset, in the latents' order: log(1 + note onsets per
     bar), and the semitones its last note lies above its tune's tonic (``tonics``, per melody), DEGREES for a chunk
     without notes. MelodiffError when the melodies do not match the latents' chunk counts (another dataset)."""
-    chunks = melody_chunks(load_melodies(data_dir)[0])
+    chunks = melody_chunks(load_melodies(data_dir, meters=meters)[0])
     counts = np.array([len(c) for c in chunks])
     if len(counts) != len(offsets) - 1 or not np.array_equal(counts, np.diff(offsets)):
         raise MelodiffError(f"{data_dir}: not the prepared dataset these latents were encoded from")
@@ -91,7 +92,7 @@ def train_guide(latents: str | Path, data_dir: str | Path, diffusion: str | Path
     out = Path(out)
     if (out / "config.json").exists():  # resuming: the saved sizes win
         config = from_dict(GuideConfig, read_config(out, KIND)["model"])
-    labels = chunk_labels(data_dir, data.offsets, c.tonic)
+    labels = chunk_labels(data_dir, data.offsets, c.tonic, data.meters)
     sequences = [np.concatenate([data.x[data.offsets[i]:data.offsets[i + 1]],
                                  labels[data.offsets[i]:data.offsets[i + 1]]], 1) for i in train_rows]
     contexts = np.stack(list(c.arrays().values()), 1)[train_rows]

@@ -32,12 +32,15 @@ class WindowSampler:
     """Random windows of ``seq_len`` consecutive latents (stride 1 over every melody of a split, docs/PAPER.md §1).
     A melody shorter than the window gives one window, padded; the padding mask marks the padded positions.
     With ``contexts`` ((melodies, 4) tonic, minor, style, density per sequence) each window also has its tune
-    context (data/contexts.py)."""
+    context (data/contexts.py); with ``meters`` ((melodies,) index of each melody's meter) each window's context has
+    its ``meter``."""
 
-    def __init__(self, sequences: list[np.ndarray], seq_len: int, contexts: np.ndarray | None = None) -> None:
+    def __init__(self, sequences: list[np.ndarray], seq_len: int, contexts: np.ndarray | None = None,
+                 meters: np.ndarray | None = None) -> None:
         if not sequences:
             raise MelodiffError("no latent sequences to train on")
         self.seq_len = seq_len
+        self.meters = None if meters is None else torch.from_numpy(np.asarray(meters, dtype=np.int64))
         self.contexts = None if contexts is None else torch.from_numpy(np.asarray(contexts, dtype=np.int64))
         self.x = torch.from_numpy(np.concatenate([*sequences, np.zeros_like(sequences[0][:1])]))
         lengths = np.array([len(s) for s in sequences])
@@ -61,25 +64,27 @@ class WindowSampler:
         pos = torch.arange(self.seq_len)
         pad = pos >= self.window_valid[w].unsqueeze(1)
         rows = torch.where(pad, len(self.x) - 1, self.window_offset[w].unsqueeze(1) + pos)
-        if self.contexts is None:
-            return self.x[rows], pad, None
         melody = self.window_melody[w]
+        meter = {} if self.meters is None else {"meter": self.meters[melody]}
+        if self.contexts is None:
+            return self.x[rows], pad, meter or None
         before = self.window_start[w].unsqueeze(1) + pos
         after = (self.lengths[melody].unsqueeze(1) - 1 - before).clamp(min=0)
         start, end = position_classes(before, after)
         tune = self.contexts[melody]
         context = {"start": start, "end": end, "tonic": tune[:, 0], "minor": tune[:, 1],
-                   "style": tune[:, 2], "density": tune[:, 3]}
+                   "style": tune[:, 2], "density": tune[:, 3], **meter}
         return self.x[rows], pad, context
 
 
 def drop_context(context: dict[str, torch.Tensor] | None, classes: dict[str, int], p: float,
                  generator: torch.Generator) -> dict[str, torch.Tensor] | None:
     """Each field of ``classes`` of each window replaced by "not told" (its class count) with probability ``p``
-    (the other fields, e.g. the tonic a key-normalised denoiser is not told, are left out)."""
+    (the meter is always told; the other fields, e.g. the tonic a key-normalised denoiser is not told, are left
+    out)."""
     if context is None or p <= 0:
         return context
-    out = {}
+    out = {"meter": context["meter"]} if "meter" in context else {}
     for name, index in context.items():
         if name not in classes:
             continue
@@ -125,7 +130,9 @@ def train_diffusion(latents: str | Path, out: str | Path, preset_name: str = "cp
         table = context_table(data.contexts, train_rows)
         contexts = np.stack(list(data.contexts.arrays().values()), 1)[train_rows]
         model_config = replace(model_config, styles=len(data.contexts.styles))
-    windows = WindowSampler(data.sequences("train"), model_config.seq_len, contexts)
+    model_config = replace(model_config, meters=data.meters)
+    windows = WindowSampler(data.sequences("train"), model_config.seq_len, contexts,
+                            data.meter_of("train") if len(data.meters) > 1 else None)
     log.info("diffusion training on %d windows of %d latents", len(windows), model_config.seq_len)
     schedule = NoiseSchedule(schedule_config)
     torch.manual_seed(train_config.seed)

@@ -1,4 +1,5 @@
-"""Evaluation metrics (docs/PAPER.md §7): framewise self-similarity, latent FD / MMD, melody statistics."""
+"""Evaluation metrics (docs/PAPER.md §7): framewise self-similarity, latent FD / MMD, melody statistics; each
+melody's bars are those of its own meter (melody.meter)."""
 
 from melodiff.metrics.framewise import (
     OAStats,
@@ -18,11 +19,15 @@ from melodiff.metrics.stats import (
     pitch_class_histogram,
     scale_consistency,
 )
+from melodiff.metrics.structure import BEAT_CLASSES, beat_profile, by_meter
 
 __all__ = [
+    "BEAT_CLASSES",
     "DESCRIPTIVE",
     "OAStats",
+    "beat_profile",
     "bootstrap_standard_errors",
+    "by_meter",
     "consistency_variance",
     "frame_overlaps",
     "framewise_scores",

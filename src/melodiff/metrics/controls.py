@@ -7,7 +7,8 @@
 - style: a nearest-collection classifier — one-vs-rest logistic regressions on the 8-bar phrase features of the
   structure statistics (metrics/structure.py), fitted on the training tunes of each collection, equal numbers per
   collection — and the share of a row's phrases it assigns to the style asked for (chance: 1 / styles). Its accuracy
-  on the held-out test tunes is the ceiling it sets."""
+  on the held-out test tunes is the ceiling it sets. Its melodies share one bar length (one model's family: 4/4, or
+  3/4 and 6/8 together, whose phrase features have one length); a collection's meter is part of its style."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 from melodiff.metrics.structure import _fit_logistic, phrase_features, phrases
 from melodiff.music.keys import melody_key
 from melodiff.music.melody import Melody
+from melodiff.music.meter import family
 
 DENSITY_TOLERANCE = 0.2
 
@@ -41,11 +43,18 @@ def density_obeyed(melodies: Sequence[Melody], targets: Sequence[float]) -> tupl
     return float((errors <= DENSITY_TOLERANCE).mean()), float(errors.mean())
 
 
+def _bar_length(melodies: Sequence[Melody]) -> int:
+    """The one bar length (steps) of the meters of ``melodies``; MelodiffError if they do not share one."""
+    return family(sorted({m.meter.name for m in melodies}))
+
+
 class StyleClassifier:
-    """One-vs-rest logistic regressions telling the collections apart by their 8-bar phrases."""
+    """One-vs-rest logistic regressions telling the collections apart by their 8-bar phrases (bars of each melody's
+    meter); ``melodies`` and those it predicts share one bar length (MelodiffError otherwise)."""
 
     def __init__(self, melodies: Sequence[Melody], styles: Sequence[int], num_styles: int, per_style: int = 600,
                  seed: int = 0) -> None:
+        self.steps_per_bar = _bar_length(melodies)
         rng = np.random.default_rng(seed)
         x, y = [], []
         for s in range(num_styles):
@@ -60,7 +69,11 @@ class StyleClassifier:
         self.weights = np.stack([_fit_logistic(z, (self.labels == s).astype(float)) for s in self.present])
 
     def predict(self, melodies: Sequence[Melody]) -> tuple[np.ndarray, np.ndarray]:
-        """(the style of each 8-bar phrase of ``melodies``, the index of the melody it came from)."""
+        """(the style of each 8-bar phrase of ``melodies``, the index of the melody it came from): int64 (phrases,)
+        each."""
+        if melodies and _bar_length([*melodies]) != self.steps_per_bar:
+            raise ValueError(f"melodies of {_bar_length([*melodies])}-step bars for a style classifier of "
+                             f"{self.steps_per_bar}-step bars")
         x, owner = [], []
         for i, m in enumerate(melodies):
             for p in phrases([m]):

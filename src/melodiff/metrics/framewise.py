@@ -3,10 +3,12 @@
 After Yang & Lerch (2020) as used by Mittal et al. (2021). The authors did not publish this code; these are our exact
 choices:
 
-- **Frames.** A window of ``FRAME_STEPS`` = 64 steps (4 bars of 16 steps) slides with a hop of ``HOP_STEPS`` = 32 steps
-  (2 bars) over the evaluated region ``[start_step, end_step)`` of each melody. Frames start at ``start_step`` (callers
-  pass a bar line) and only *whole* frames are used: the frame starting at ``s`` exists iff ``s + 64 <= end_step``;
-  trailing steps that do not fill a frame are ignored. A region shorter than 64 steps has no frames.
+- **Frames.** A window of ``FRAME_BARS`` = 4 bars slides with a hop of ``HOP_BARS`` = 2 bars over the evaluated region
+  ``[start_step, end_step)`` of each melody, in bars of the melody's own meter (:func:`frame_steps`): frames of 64
+  steps and a 32-step hop in 4/4 (16 steps a bar), 48 and 24 steps in 3/4 and 6/8 (12 steps a bar). Frames start at
+  ``start_step`` (callers pass a bar line) and only *whole* frames are used: the frame starting at ``s`` exists iff
+  ``s + frame <= end_step``; trailing steps that do not fill a frame are ignored. A region shorter than a frame has
+  no frames. A set may mix meters: each melody's pairs are pooled as they are.
 - **Note-to-frame assignment by onset.** A note belongs to every frame whose step range contains its onset
   (``Note.start``), so with a 2-bar hop each note lies in up to two frames. Notes starting before ``start_step`` are
   ignored even if they sound inside the region.
@@ -45,12 +47,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erfc, ndtr
 
-from melodiff.music.melody import STEPS_PER_BAR, Melody
+from melodiff.music.melody import Melody
 
 FRAME_BARS = 4
 HOP_BARS = 2
-FRAME_STEPS = FRAME_BARS * STEPS_PER_BAR  # 64 steps
-HOP_STEPS = HOP_BARS * STEPS_PER_BAR  # 32 steps
 SD_FLOOR = 1e-3
 ATTRIBUTES = ("pitch", "duration")
 
@@ -101,6 +101,12 @@ def overlapping_area(mu1: float, sd1: float, mu2: float, sd2: float) -> float:
 
 
 # ---- frames --------------------------------------------------------------------------------------------------------
+def frame_steps(melody: Melody) -> tuple[int, int]:
+    """(frame length, hop) in steps for ``melody``: FRAME_BARS and HOP_BARS bars of its meter — (64, 32) in 4/4,
+    (48, 24) in 3/4 and 6/8."""
+    return FRAME_BARS * melody.steps_per_bar, HOP_BARS * melody.steps_per_bar
+
+
 def frame_gaussians(melody: Melody, start_step: int = 0, end_step: int | None = None) -> np.ndarray:
     """Per-frame Gaussians of one melody over the region ``[start_step, end_step)`` (steps; ``end_step`` defaults to
     and is clipped at ``len(melody)``).
@@ -111,7 +117,8 @@ def frame_gaussians(melody: Melody, start_step: int = 0, end_step: int | None = 
     end = len(melody) if end_step is None else min(end_step, len(melody))
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, got {start_step}")
-    frame_starts = np.arange(start_step, end - FRAME_STEPS + 1, HOP_STEPS)
+    frame, hop = frame_steps(melody)
+    frame_starts = np.arange(start_step, end - frame + 1, hop)
     out = np.full((frame_starts.size, 4), np.nan)
     if frame_starts.size == 0:
         return out
@@ -120,7 +127,7 @@ def frame_gaussians(melody: Melody, start_step: int = 0, end_step: int | None = 
     pitches = np.array([n.pitch for n in notes], dtype=np.float64)
     durations = np.array([n.end - n.start for n in notes], dtype=np.float64)
     for i, frame_start in enumerate(frame_starts.tolist()):
-        in_frame = (onsets >= frame_start) & (onsets < frame_start + FRAME_STEPS)
+        in_frame = (onsets >= frame_start) & (onsets < frame_start + frame)
         if in_frame.any():
             p, dur = pitches[in_frame], durations[in_frame]
             out[i] = (p.mean(), p.std(), dur.mean(), dur.std())

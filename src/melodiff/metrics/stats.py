@@ -4,8 +4,9 @@ Counts and fractions pool the melodies: totals over the set divided by totals ov
 more). Exceptions, averaged over the melodies that have notes (each melody has its own key and range):
 ``pitch_range`` and ``scale_consistency``.
 
-Notes are counted by onset: a note is one pitch, whatever its duration. Steps are 16th notes (STEPS_PER_BAR = 16), a
-2-bar chunk is CHUNK_STEPS = 32 steps.
+Notes are counted by onset: a note is one pitch, whatever its duration. Steps are 16th notes; bars and 2-bar chunks
+are those of each melody's own meter (``melody.steps_per_bar``: 16 steps in 4/4, 12 in 3/4 and 6/8;
+``melody.chunk_steps``: 32 or 24), so a set may mix meters.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from melodiff.metrics.structure import repeated_cells
-from melodiff.music.melody import BARS_PER_CHUNK, NO_EVENT, STEPS_PER_BAR, Melody
+from melodiff.music.melody import BARS_PER_CHUNK, NO_EVENT, Melody
 
 MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])  # pitch classes of C major (= A natural minor)
 # The statistics `melodiff evaluate` tabulates and plots, in that order (see melody_statistics for their meaning).
@@ -29,6 +30,7 @@ class _Summary:
     """What the statistics need of one melody."""
 
     num_steps: int
+    num_bars: float  # num_steps / steps_per_bar of the melody's meter
     num_no_event: int
     pitches: np.ndarray  # (notes,) MIDI pitch of each note
     durations: np.ndarray  # (notes,) steps
@@ -41,7 +43,7 @@ def _summarise(melody: Melody) -> _Summary:
     notes = melody.to_notes()
     pitches = np.array([n.pitch for n in notes], dtype=np.int64)
     num_chunks, repeated = repeated_cells(melody, BARS_PER_CHUNK)
-    return _Summary(len(melody), int((melody.ids == NO_EVENT).sum()), pitches,
+    return _Summary(len(melody), melody.num_bars, int((melody.ids == NO_EVENT).sum()), pitches,
                     np.array([n.end - n.start for n in notes], dtype=np.int64),
                     np.bincount(pitches % 12, minlength=12), num_chunks, repeated)
 
@@ -76,7 +78,7 @@ def melody_statistics(melodies: Iterable[Melody], reference_pitch_classes: np.nd
     """Statistics of ``melodies``:
 
     - ``num_melodies``, ``num_notes``: counts.
-    - ``notes_per_bar``: note onsets per bar (all notes / all bars).
+    - ``notes_per_bar``: note onsets per bar (all notes / all bars, each melody's bars of its meter).
     - ``pitch_mean``, ``pitch_std`` (population), MIDI pitch over all notes; ``pitch_min``, ``pitch_max``.
     - ``pitch_range``: mean over melodies with notes of max − min pitch, in semitones.
     - ``pitch_class_distance``: :func:`histogram_distance` between the pitch-class histogram of all notes and
@@ -87,15 +89,17 @@ def melody_statistics(melodies: Iterable[Melody], reference_pitch_classes: np.nd
     - ``held_fraction``: fraction of steps on which a note is sustained past its onset step
       (rest_fraction + held_fraction + onset steps / all steps = 1).
     - ``no_event_fraction``: fraction of steps whose event id is NO_EVENT (held note or continued rest).
-    - ``repeated_2bar_fraction``: of all whole 2-bar chunks with a note onset (chunks start at step 0, 32, …; a
-      trailing partial chunk is ignored), the fraction whose 32 events equal those of an earlier chunk of the same
-      melody (exact repeats: same pitches, same rhythm).
+    - ``repeated_2bar_fraction``: of all whole 2-bar chunks with a note onset (chunks of the melody's meter start at
+      step 0, ``chunk_steps``, …: 0, 32, … in 4/4, 0, 24, … in 3/4 and 6/8; a trailing partial chunk is ignored),
+      the fraction whose events equal those of an earlier chunk of the same melody (exact repeats: same pitches,
+      same rhythm).
 
     Statistics without data (no notes, no steps, no chunks with notes) are NaN.
     """
     summaries = [_summarise(m) for m in melodies]
     nan = float("nan")
     num_steps = sum(s.num_steps for s in summaries)
+    num_bars = sum(s.num_bars for s in summaries)
     pitch_arr = np.concatenate([s.pitches for s in summaries]) if summaries else np.zeros(0)
     sounding = float(sum(int(s.durations.sum()) for s in summaries))
     num_notes = pitch_arr.size
@@ -110,7 +114,7 @@ def melody_statistics(melodies: Iterable[Melody], reference_pitch_classes: np.nd
     return {
         "num_melodies": float(len(summaries)),
         "num_notes": float(num_notes),
-        "notes_per_bar": per_step(num_notes * STEPS_PER_BAR),
+        "notes_per_bar": num_notes / num_bars if num_steps else nan,
         "pitch_mean": float(pitch_arr.mean()) if has_notes else nan,
         "pitch_std": float(pitch_arr.std()) if has_notes else nan,
         "pitch_min": float(pitch_arr.min()) if has_notes else nan,

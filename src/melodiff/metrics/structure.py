@@ -1,6 +1,11 @@
 """Does a melody have the form of a tune? Structure statistics with bootstrap errors, and a classifier two-sample
 test on 8-bar phrases, for `melodiff evaluate` (what the paper's framewise metric does not see; docs/RESULTS.md).
 
+Bars are bars of each melody's own meter (``melody.steps_per_bar``: 16 steps in 4/4, 12 in 3/4 and 6/8), so a
+2-bar cell is 32 steps in 4/4 and 24 in 3/4 and 6/8, an 8-bar segment 128 or 96 steps. A set may mix meters; the
+statistics then pool melodies of different meters, so a comparison per meter (the issue's target) scores each
+meter's melodies apart (``by_meter``). The phrase classifier compares melodies of one meter only.
+
 Structure statistics of a set of melodies (``structure_statistics``; counts pool the melodies):
 
 - ``repeated_{2,4,8}bar``: of all aligned cells of 2, 4 or 8 bars with a note onset (cells start at bar 0, and a
@@ -13,6 +18,11 @@ Structure statistics of a set of melodies (``structure_statistics``; counts pool
 - ``interval_distance``: total variation distance between the histogram of melodic intervals (consecutive notes,
   clipped to ±12 semitones) of the set and of a reference set (the test melodies).
 - ``tonic_ending``: share of melodies whose last note is the tonic of their key.
+- ``onsets_downbeat``, ``onsets_beat``, ``onsets_offbeat``, ``onsets_sixteenth`` (the beat profile, ``ONSETS``):
+  the share of all note onsets whose position in the bar (onset step mod ``steps_per_bar``) is of that class of
+  the melody's meter (``beat_classes``): the downbeat (step 0); another beat of ``Meter.beats`` (4/4: steps 4, 8,
+  12; 3/4: 4, 8; 6/8: 6); an off-beat eighth (any other even step: 4/4 2, 6, 10, 14; 3/4 2, 6, 10; 6/8 2, 4, 8,
+  10); a sixteenth (an odd step). The four shares of a set with notes sum to 1.
 
 Each comes with a bootstrap standard error (melodies resampled). ``phrase_classifier`` holds out real and generated
 8-bar phrases and reports how well a fixed logistic-regression classifier on musical features (interval, duration,
@@ -21,23 +31,72 @@ pitch-class and onset-position histograms, range, rests, note count) tells them 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from melodiff.music.keys import find_key
-from melodiff.music.melody import STEPS_PER_BAR, Melody
+from melodiff.music.melody import Melody
+from melodiff.music.meter import Meter
 
 MAX_INTERVAL = 12  # intervals beyond an octave share the outermost bins
+MAX_DURATION = 16  # steps: longer notes share the last bin of the phrase features' duration histogram
 PHRASE_BARS = 8
+BEAT_CLASSES = ("downbeat", "beat", "offbeat", "sixteenth")  # positions in a bar, see beat_classes
+ONSETS = tuple(f"onsets_{c}" for c in BEAT_CLASSES)
 STRUCTURE = ("repeated_2bar", "repeated_4bar", "repeated_8bar", "key_stability", "pitch_range", "rest_fraction",
-             "notes_per_bar", "interval_distance", "tonic_ending")
+             "notes_per_bar", "interval_distance", "tonic_ending", *ONSETS)
+
+
+def by_meter(melodies: Iterable[Melody]) -> dict[str, list[Melody]]:
+    """``melodies`` grouped by the name of their meter ("4/4", "3/4", "6/8"), in order of first appearance, each
+    group in the given order: the sets a per-meter comparison scores apart."""
+    groups: dict[str, list[Melody]] = {}
+    for melody in melodies:
+        groups.setdefault(melody.meter.name, []).append(melody)
+    return groups
+
+
+def one_meter(*sets: Iterable[Melody]) -> Meter | None:
+    """The one meter of all melodies of ``sets`` (None without melodies); ValueError if they mix meters."""
+    meters = {m.meter for melodies in sets for m in melodies}
+    if len(meters) > 1:
+        raise ValueError(f"melodies of meters {', '.join(sorted(m.name for m in meters))} compared together: "
+                         "compare the melodies of one meter at a time (by_meter)")
+    return meters.pop() if meters else None
+
+
+def beat_classes(meter: Meter) -> np.ndarray:
+    """(meter.steps_per_bar,) int64: the BEAT_CLASSES index of each step of a bar of ``meter`` — 0 the downbeat
+    (``meter.beats[0]``), 1 its other beats, 2 the other even steps (off-beat eighths), 3 the odd steps
+    (sixteenths)."""
+    classes = np.where(np.arange(meter.steps_per_bar) % 2, 3, 2)
+    classes[list(meter.beats[1:])] = 1
+    classes[meter.beats[0]] = 0
+    return classes
+
+
+def onset_classes(melody: Melody) -> np.ndarray:
+    """(len(BEAT_CLASSES),) int64: the melody's note onsets on each class of position in its meter's bar."""
+    onsets = np.flatnonzero(melody.ids >= 2)
+    return np.bincount(beat_classes(melody.meter)[onsets % melody.steps_per_bar], minlength=len(BEAT_CLASSES))
+
+
+def beat_profile(melodies: Iterable[Melody]) -> dict[str, float]:
+    """The beat profile of ``melodies``: BEAT_CLASSES name -> share of all their note onsets on that class of
+    position, each melody's in its own meter (:func:`beat_classes`); the shares sum to 1, NaN without notes. The
+    ``onsets_*`` entries of :func:`structure_statistics`; a per-meter profile takes one meter's melodies
+    (:func:`by_meter`)."""
+    counts = sum((onset_classes(m) for m in melodies), np.zeros(len(BEAT_CLASSES), dtype=np.int64))
+    total = counts.sum()
+    return {c: float(n / total) if total else float("nan") for c, n in zip(BEAT_CLASSES, counts, strict=True)}
 
 
 def repeated_cells(melody: Melody, bars: int) -> tuple[int, int]:
-    """(aligned cells of ``bars`` bars with a note onset, how many of them repeat an earlier cell exactly)."""
-    steps = bars * STEPS_PER_BAR
+    """(aligned cells of ``bars`` bars of the melody's meter with a note onset, how many of them repeat an earlier
+    cell exactly)."""
+    steps = bars * melody.steps_per_bar
     cells = melody.ids[:len(melody) // steps * steps].reshape(-1, steps)
     seen: set[bytes] = set()
     total = repeated = 0
@@ -65,16 +124,18 @@ class _Parts:
     segments: np.ndarray  # (n, 2): (8-bar segments with notes, of them in the melody's key)
     pitch_range: np.ndarray  # (n,) NaN without notes
     steps: np.ndarray  # (n,)
+    bars: np.ndarray  # (n,) steps / steps_per_bar of the melody's meter
     rest_steps: np.ndarray  # (n,)
     notes: np.ndarray  # (n,)
     intervals: np.ndarray  # (n, 25)
     tonic_ending: np.ndarray  # (n,) 1 / 0, NaN without notes
+    onsets: np.ndarray  # (n, len(BEAT_CLASSES)) note onsets on each class of position in the bar
 
 
 def _parts(melodies: Sequence[Melody]) -> _Parts:
-    cells, segments, ranges, steps, rests, notes, intervals, tonic = [], [], [], [], [], [], [], []
-    segment_steps = PHRASE_BARS * STEPS_PER_BAR
+    cells, segments, ranges, steps, bars, rests, notes, intervals, tonic, onsets = ([] for _ in range(10))
     for melody in melodies:
+        segment_steps = PHRASE_BARS * melody.steps_per_bar
         melody_notes = melody.to_notes()
         pitches = np.array([n.pitch for n in melody_notes], dtype=np.int64)
         durations = np.array([n.end - n.start for n in melody_notes], dtype=np.int64)
@@ -90,16 +151,19 @@ def _parts(melodies: Sequence[Melody]) -> _Parts:
         segments.append((total, in_key))
         ranges.append(pitches.max() - pitches.min() if len(pitches) else np.nan)
         steps.append(len(melody))
+        bars.append(melody.num_bars)
         rests.append(len(melody) - durations.sum())
         notes.append(len(pitches))
         intervals.append(interval_histogram(pitches))
         tonic.append(float(pitches[-1] % 12 == key[0]) if key is not None else np.nan)
+        onsets.append(onset_classes(melody))
 
     def array(values: list, *shape: int) -> np.ndarray:
         return np.array(values, dtype=np.float64).reshape(-1, *shape)
 
-    return _Parts(array(cells, 3, 2), array(segments, 2), array(ranges), array(steps), array(rests), array(notes),
-                  array(intervals, 2 * MAX_INTERVAL + 1), array(tonic))
+    return _Parts(array(cells, 3, 2), array(segments, 2), array(ranges), array(steps), array(bars), array(rests),
+                  array(notes), array(intervals, 2 * MAX_INTERVAL + 1), array(tonic),
+                  array(onsets, len(BEAT_CLASSES)))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -134,8 +198,11 @@ def _statistics(parts: _Parts, index: np.ndarray, reference_intervals: np.ndarra
     out["tonic_ending"] = _nanmean(parts.tonic_ending[index])
     steps = parts.steps[index].sum(1)
     out["rest_fraction"] = _ratio(parts.rest_steps[index].sum(1), steps)
-    out["notes_per_bar"] = _ratio(parts.notes[index].sum(1) * STEPS_PER_BAR, steps)
+    notes = parts.notes[index].sum(1)
+    out["notes_per_bar"] = _ratio(notes, parts.bars[index].sum(1))
     out["interval_distance"] = _tv(parts.intervals[index].sum(1), reference_intervals)
+    onsets = parts.onsets[index].sum(1)  # (B, classes)
+    out.update({name: _ratio(onsets[:, k], notes) for k, name in enumerate(ONSETS)})
     return out
 
 
@@ -170,34 +237,38 @@ def _std(values: np.ndarray) -> float:
 
 # ---- the classifier two-sample test ----------------------------------------------------------------------------------
 def phrases(melodies: Sequence[Melody], bars: int = PHRASE_BARS) -> list[Melody]:
-    """The aligned ``bars``-bar phrases of the melodies that have at least two notes."""
-    steps = bars * STEPS_PER_BAR
+    """The aligned ``bars``-bar phrases (bars of each melody's meter; in that meter) of the melodies that have at
+    least two notes."""
     out = []
     for melody in melodies:
+        steps = bars * melody.steps_per_bar
         for first in range(0, len(melody) - steps + 1, steps):
-            phrase = Melody(melody.ids[first:first + steps])
+            phrase = melody.with_ids(melody.ids[first:first + steps])
             if phrase.num_notes >= 2:
                 out.append(phrase)
     return out
 
 
 def phrase_features(phrase: Melody) -> np.ndarray:
-    """A fixed feature vector of one phrase: interval, duration (1..16 steps), pitch-class and onset-position (16 per
-    bar) histograms, each normalised; pitch range / 24, rest share, notes per bar / 16."""
+    """The feature vector of one phrase, float64 (25 + MAX_DURATION + 12 + steps_per_bar + 3,): interval (±12
+    semitones), duration (1..MAX_DURATION steps) and pitch-class histograms, the histogram of onset positions in the
+    bar (one bin per step of a bar of the phrase's meter: 16 in 4/4, 12 in 3/4 and 6/8), each normalised; pitch
+    range / 24, rest share, onsets per step (notes per bar / steps per bar). Phrases of one bar length have vectors
+    of one length (72 in 4/4, 68 in 3/4 and 6/8)."""
     notes = phrase.to_notes()
     pitches = np.array([n.pitch for n in notes])
-    durations = np.clip(np.array([n.end - n.start for n in notes]), 1, 16) - 1
-    onsets = np.array([n.start % STEPS_PER_BAR for n in notes])
+    durations = np.clip(np.array([n.end - n.start for n in notes]), 1, MAX_DURATION) - 1
+    onsets = np.array([n.start % phrase.steps_per_bar for n in notes])
 
     def normalised(counts: np.ndarray) -> np.ndarray:
         return counts / max(counts.sum(), 1)
 
     sounding = sum(n.end - n.start for n in notes)
     return np.concatenate([
-        normalised(interval_histogram(pitches)), normalised(np.bincount(durations, minlength=16)),
-        normalised(np.bincount(pitches % 12, minlength=12)), normalised(np.bincount(onsets, minlength=STEPS_PER_BAR)),
-        [(pitches.max() - pitches.min()) / 24, 1 - sounding / len(phrase),
-         len(notes) * STEPS_PER_BAR / len(phrase) / 16]])
+        normalised(interval_histogram(pitches)), normalised(np.bincount(durations, minlength=MAX_DURATION)),
+        normalised(np.bincount(pitches % 12, minlength=12)),
+        normalised(np.bincount(onsets, minlength=phrase.steps_per_bar)),
+        [(pitches.max() - pitches.min()) / 24, 1 - sounding / len(phrase), len(notes) / len(phrase)]])
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iterations: int = 300) -> np.ndarray:
@@ -238,7 +309,9 @@ def phrase_classifier(real: Sequence[Melody], generated: Sequence[Melody], folds
                       seed: int = 0) -> dict[str, float]:
     """Held-out accuracy and AUC (with standard errors over the folds) of telling ``generated`` 8-bar phrases from
     ``real`` ones; equal numbers of each (at most ``max_phrases``), ``folds``-fold cross-validation. 0.5 = the
-    classifier cannot tell them apart. NaN with fewer than ``folds`` phrases on either side."""
+    classifier cannot tell them apart. NaN with fewer than ``folds`` phrases on either side. Both sets must be of
+    one meter (ValueError otherwise): compare meter by meter (:func:`by_meter`)."""
+    one_meter(real, generated)
     rng = np.random.default_rng(seed)
     a, b = phrases(real), phrases(generated)
     n = min(len(a), len(b), max_phrases)
@@ -263,6 +336,8 @@ def phrase_classifier(real: Sequence[Melody], generated: Sequence[Melody], folds
 
 
 def self_similarity(melody: Melody) -> np.ndarray:
-    """(bars, bars) share of equal event ids between every two bars of the melody (1 = identical bars)."""
-    bars = melody.ids[:len(melody) // STEPS_PER_BAR * STEPS_PER_BAR].reshape(-1, STEPS_PER_BAR)
+    """(bars, bars) share of equal event ids between every two whole bars of the melody's meter (1 = identical
+    bars)."""
+    steps = melody.steps_per_bar
+    bars = melody.ids[:len(melody) // steps * steps].reshape(-1, steps)
     return (bars[:, None, :] == bars[None, :, :]).mean(-1)

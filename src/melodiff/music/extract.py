@@ -1,4 +1,4 @@
-"""Monophonic 4/4 melody extraction from MIDI (symusic) and scores (music21), after docs/PAPER.md §1.
+"""Monophonic melody extraction from MIDI (symusic) and scores (music21), after docs/PAPER.md §1.
 
 Rules (each also listed in docs/DATA.md):
 - one melody per part/track; drum tracks and unpitched parts are skipped;
@@ -6,9 +6,11 @@ Rules (each also listed in docs/DATA.md):
   rounded to the nearest step; a note shorter than a step after rounding lasts one step;
 - when notes start on the same step the highest is kept; a note is cut where the next one starts;
 - pitches outside MIDI 21..108 are dropped;
-- only duple meters that map onto a 16-step bar are kept: 4/4 and 2/2 (one bar = 16 steps), 2/4 (two bars paired into
-  one 16-step bar), 4/2 (durations halved, so one bar = 16 steps). A part whose meter changes is cut into segments at
-  each change, and only duple segments are kept. The first full bar is put on a 16-step boundary (pickups are padded);
+- only meters that map onto a model meter (music/meter.py FILE_METERS) are kept: 4/4 and 2/2 (one bar = 16 steps),
+  2/4 (two bars paired into one 16-step bar), 4/2 (durations halved); 3/4 (12 steps), 3/2 (halved); 6/8 (12 steps),
+  3/8 (paired), 12/8 (split), 6/4 (halved). A part whose meter changes is cut into segments at each change, and only
+  the segments in such meters are kept. The first full bar is put on a bar boundary of the model meter (pickups are
+  padded);
 - a melody is split wherever a whole aligned 2-bar chunk has no note onset (the paper drops windows with rest chunks),
   and pieces shorter than ``min_bars`` are dropped as "too short".
 """
@@ -25,22 +27,13 @@ import numpy as np
 
 from melodiff.errors import MelodiffError
 from melodiff.music.limits import MAX_MIDI_BYTES, MAX_SCORE_BYTES, check_file_size, check_notes, check_steps
-from melodiff.music.melody import (
-    CHUNK_STEPS,
-    MAX_PITCH,
-    MIN_PITCH,
-    STEPS_PER_BAR,
-    STEPS_PER_QUARTER,
-    Melody,
-    Note,
-    is_rest_chunk,
-)
+from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_QUARTER, Melody, Note, is_rest_chunk
+from melodiff.music.meter import FILE_METERS, FOUR_FOUR, METERS, Meter
 from melodiff.music.scores import expand_score_repeats, has_repeats, parse_score_file
 
+ALL_METERS = tuple(METERS)  # the model meters extraction keeps unless told fewer
 MIDI_SUFFIXES = {".mid", ".midi"}
 SCORE_SUFFIXES = {".xml", ".mxl", ".musicxml", ".abc", ".krn"}
-# meter -> factor from quarter notes to "4/4 quarters" (4/2 is halved); every one has a bar of 16 steps or half that
-DUPLE_METERS = {"4/4": 1.0, "2/2": 1.0, "2/4": 1.0, "4/2": 0.5}
 
 
 @dataclass
@@ -70,8 +63,10 @@ class Extraction:
     onsets_off_grid: int = 0
 
 
-def quantize_monophonic(notes: list[RawNote], scale: float, pad_steps: int, stats: Extraction) -> Melody:
-    """Quantise notes (quarter-note times, already relative to the segment start) into a monophonic Melody.
+def quantize_monophonic(notes: list[RawNote], scale: float, pad_steps: int, stats: Extraction,
+                        meter: Meter = FOUR_FOUR) -> Melody:
+    """Quantise notes (quarter-note times, already relative to the segment start) into a monophonic Melody in
+    ``meter``.
 
     Raises MelodiffError, before allocating the melody, when it would last longer than limits.MAX_BARS."""
     if notes:
@@ -98,7 +93,7 @@ def quantize_monophonic(notes: list[RawNote], scale: float, pad_steps: int, stat
         if i + 1 < len(starts):
             end = min(end, starts[i + 1])
         out.append(Note(pitch, start, end))
-    return Melody.from_notes(out)
+    return Melody.from_notes(out, meter=meter)
 
 
 def split_at_rest_chunks(melody: Melody, min_bars: int) -> tuple[list[Melody], int]:
@@ -119,24 +114,24 @@ def split_at_rest_chunks(melody: Melody, min_bars: int) -> tuple[list[Melody], i
         pieces.append(run)
     kept = []
     for run in pieces:
-        if len(run) * CHUNK_STEPS < min_bars * STEPS_PER_BAR:
+        if len(run) * melody.chunk_steps < min_bars * melody.steps_per_bar:
             too_short += 1
             continue
-        m = Melody.from_chunks(np.stack(run))
+        m = Melody.from_chunks(np.stack(run), melody.meter)
         # a note sounding into the dropped rest chunk is cut at the chunk boundary (no NOTE_OFF needed); a note held
         # through a rest chunk leaves a NOTE_OFF on the next piece's first step: rebuild from notes to drop it
-        kept.append(Melody.from_notes(m.to_notes(), len(m)))
+        kept.append(Melody.from_notes(m.to_notes(), len(m), melody.meter))
     return kept, too_short
 
 
 def _segment(notes: list[RawNote], start: float, end: float, downbeat: float, meter: str, part: str, key: str,
              min_bars: int, out: Extraction) -> None:
-    scale = DUPLE_METERS[meter]
+    model, scale = FILE_METERS[meter]
     inside = [RawNote(n.pitch, n.onset - start, min(n.offset, end) - start) for n in notes if start <= n.onset < end]
     if not inside:
         return
-    pad = round(-(downbeat - start) * scale * STEPS_PER_QUARTER) % STEPS_PER_BAR
-    melody = quantize_monophonic(inside, scale, pad, out)
+    pad = round(-(downbeat - start) * scale * STEPS_PER_QUARTER) % model.steps_per_bar
+    melody = quantize_monophonic(inside, scale, pad, out, model)
     pieces, too_short = split_at_rest_chunks(melody, min_bars)
     if too_short:
         out.dropped["too short"] += too_short
@@ -172,14 +167,15 @@ def _meter_segments(changes: list[tuple[float, str]], end: float) -> list[tuple[
 
 
 def extract_part(notes: list[RawNote], meters: list[tuple[float, str]], downbeats: list[float], part: str,
-                 key: str, min_bars: int, out: Extraction) -> None:
-    """Shared core: cut a part's notes into meter segments and extract the duple ones."""
+                 key: str, min_bars: int, out: Extraction, keep: tuple[str, ...] = ALL_METERS) -> None:
+    """Shared core: cut a part's notes into meter segments and extract those written in a meter of the model
+    meters ``keep`` (FILE_METERS)."""
     if not notes:
         out.dropped["empty part"] += 1
         return
     end = max(n.offset for n in notes)
     for start, stop, meter in _meter_segments(meters, end):
-        if meter not in DUPLE_METERS:
+        if meter not in FILE_METERS or FILE_METERS[meter][0].name not in keep:
             out.dropped[f"meter {meter}"] += 1
             continue
         downbeat = next((d for d in downbeats if start <= d < stop), start)
@@ -212,7 +208,7 @@ def track_notes(track, ticks_per_quarter: int, max_quarters: float = float("inf"
             for n in track.notes if n.velocity > 0 and n.time / tpq < max_quarters]
 
 
-def extract_midi(path: str | Path, min_bars: int = 4) -> Extraction:
+def extract_midi(path: str | Path, min_bars: int = 4, keep: tuple[str, ...] = ALL_METERS) -> Extraction:
     """Extract melodies from every non-drum track of a MIDI file (read with symusic)."""
     score = load_midi(path)
     tpq = score.ticks_per_quarter
@@ -232,7 +228,7 @@ def extract_midi(path: str | Path, min_bars: int = 4) -> Extraction:
         if track.is_drum:
             out.dropped["drum track"] += 1
             continue
-        extract_part(track_notes(track, tpq), meters, [], name, key, min_bars, out)
+        extract_part(track_notes(track, tpq), meters, [], name, key, min_bars, out, keep)
     return out
 
 
@@ -255,8 +251,10 @@ def _key_name(ks) -> str:
     return ks.name if hasattr(ks, "tonic") else f"{ks.sharps:+d}"
 
 
-def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extraction:
-    """Extract melodies from a music21 Score (one per part), expanding repeats where the score has them.
+def extract_score(score, min_bars: int = 4, expand_repeats: bool = True, meters: tuple[str, ...] = ALL_METERS
+                  ) -> Extraction:
+    """Extract melodies from a music21 Score (one per part) written in meters of the model ``meters``, expanding
+    repeats where the score has them.
 
     The score is changed in place (ties merged): pass a copy to keep it. music21's repeat expansion and tie
     stripping deep-copy the whole score, which dominated extraction time, so both are done only where needed."""
@@ -277,7 +275,7 @@ def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extr
             continue
         part.stripTies(inPlace=True)
         flat = part.flatten()
-        meters = [(float(ts.offset), ts.ratioString) for ts in flat.getElementsByClass("TimeSignature")]
+        changes = [(float(ts.offset), ts.ratioString) for ts in flat.getElementsByClass("TimeSignature")]
         measures = list(part.getElementsByClass("Measure"))
         downbeats = [float(m.offset) for m in measures
                      if m.barDuration is not None and m.duration.quarterLength >= m.barDuration.quarterLength]
@@ -286,12 +284,14 @@ def extract_score(score, min_bars: int = 4, expand_repeats: bool = True) -> Extr
         notes = _part_notes(part)
         num_notes += len(notes)
         check_notes(num_notes, "the score")
-        extract_part(notes, meters, downbeats, str(name), key, min_bars, out)
+        extract_part(notes, changes, downbeats, str(name), key, min_bars, out, meters)
     return out
 
 
-def extract_file(path: str | Path, min_bars: int = 4) -> list[tuple[str, Extraction]]:
-    """Extract melodies from a user file. Returns [(piece id, Extraction)] (an ABC file may hold many tunes)."""
+def extract_file(path: str | Path, min_bars: int = 4, meters: tuple[str, ...] = ALL_METERS
+                 ) -> list[tuple[str, Extraction]]:
+    """Extract melodies written in meters of the model ``meters`` from a user file. Returns [(piece id,
+    Extraction)] (an ABC file may hold many tunes)."""
     path = Path(path)
     if not path.is_file():
         raise MelodiffError(f"{path}: no such file")
@@ -300,7 +300,7 @@ def extract_file(path: str | Path, min_bars: int = 4) -> list[tuple[str, Extract
     suffix = path.suffix.lower()
     with naming(path):
         if suffix in MIDI_SUFFIXES:
-            return [(str(path), extract_midi(path, min_bars))]
+            return [(str(path), extract_midi(path, min_bars, meters))]
         if suffix not in SCORE_SUFFIXES:
             raise MelodiffError(f"unsupported file type {suffix or '(none)'} (use MIDI, MusicXML, ABC or kern)")
         from music21 import stream
@@ -312,8 +312,8 @@ def extract_file(path: str | Path, min_bars: int = 4) -> list[tuple[str, Extract
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise MelodiffError(f"could not parse the score ({msg[:200]})") from None
         if isinstance(parsed, stream.Opus):
-            return [(f"{path}#{i}", extract_score(s, min_bars)) for i, s in enumerate(parsed.scores)]
-        return [(str(path), extract_score(parsed, min_bars))]
+            return [(f"{path}#{i}", extract_score(s, min_bars, meters=meters)) for i, s in enumerate(parsed.scores)]
+        return [(str(path), extract_score(parsed, min_bars, meters=meters))]
 
 
 @contextlib.contextmanager

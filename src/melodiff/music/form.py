@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from melodiff.errors import MelodiffError
-from melodiff.music.melody import BARS_PER_CHUNK, STEPS_PER_BAR, Melody
+from melodiff.music.melody import BARS_PER_CHUNK, Melody
 
 FREE = "none"  # no form: the paper's free sampling
 AUTO = "auto"  # each piece the form of a random training melody of its length (choose_forms, draw_forms)
@@ -104,11 +104,11 @@ def form_of(melody: Melody, section_bars: int, sections: int) -> str | None:
     it is shorter): a section equal to an earlier one gets its letter, one whose first half (whole 2-bar chunks, so
     sections of 4 bars or more) equals an earlier section's first half but not the rest that letter with ', any other
     the next new letter: the forms that :func:`chunk_sources` can make."""
-    steps = section_bars * STEPS_PER_BAR
+    steps = section_bars * melody.steps_per_bar
     if len(melody) < steps * sections or sections > 26:
         return None
     cells = [melody.ids[i * steps:(i + 1) * steps] for i in range(sections)]
-    half = section_bars // (2 * BARS_PER_CHUNK) * BARS_PER_CHUNK * STEPS_PER_BAR  # whole chunks; 0: no variations
+    half = section_bars // (2 * BARS_PER_CHUNK) * melody.chunk_steps  # whole chunks; 0: no variations
     letters: list[str] = []
     firsts: list[tuple[str, int]] = []  # (letter, section index) of each new letter
     for i, cell in enumerate(cells):

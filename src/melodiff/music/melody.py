@@ -1,7 +1,8 @@
-"""Melodies as step events on a 16-steps-per-bar (4/4) grid (docs/PAPER.md §1).
+"""Melodies as step events on a 16th-note grid, in a meter (music/meter.py; 4/4 unless told) (docs/PAPER.md §1).
 
 Vocabulary (90 classes, as MusicVAE): 0 = NO_EVENT (hold the current note or rest), 1 = NOTE_OFF (a rest starts),
-2..89 = note-on of MIDI pitch 21..108 (id = pitch - 19). A step is a 16th note.
+2..89 = note-on of MIDI pitch 21..108 (id = pitch - 19). A step is a 16th note; a bar is ``meter.steps_per_bar``
+steps (16 in 4/4, 12 in 3/4 and 6/8) and a VAE chunk two bars.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from melodiff.music.meter import BARS_PER_CHUNK, FOUR_FOUR, STEPS_PER_QUARTER, Meter
+
 NO_EVENT = 0
 NOTE_OFF = 1
 MIN_PITCH = 21
 MAX_PITCH = 108
 PITCH_OFFSET = MIN_PITCH - 2  # id = pitch - 19
 NUM_CLASSES = 90
-STEPS_PER_QUARTER = 4
-STEPS_PER_BAR = 16
-BARS_PER_CHUNK = 2
-CHUNK_STEPS = STEPS_PER_BAR * BARS_PER_CHUNK  # 32 steps = one VAE input
+STEPS_PER_BAR = FOUR_FOUR.steps_per_bar  # 4/4's: the paper's grid, Magenta's and the duple models'
+CHUNK_STEPS = FOUR_FOUR.chunk_steps  # 32 steps = one 4/4 VAE input
+__all__ = ["BARS_PER_CHUNK", "CHUNK_STEPS", "FOUR_FOUR", "STEPS_PER_BAR", "STEPS_PER_QUARTER", "Melody", "Meter",
+           "Note", "is_rest_chunk"]
 
 
 @dataclass(frozen=True)
@@ -45,24 +48,29 @@ def id_to_pitch(event_id: int) -> int:
 
 
 class Melody:
-    """A monophonic melody: a 1-D int array of event ids, one per 16th-note step.
+    """A monophonic melody: a 1-D int array of event ids, one per 16th-note step, in a ``meter`` (4/4 unless told).
 
     The melody starts silent (leading NO_EVENTs are rest); a note lasts until the next note-on or NOTE_OFF or the end.
     """
 
-    __slots__ = ("ids",)
+    __slots__ = ("ids", "meter")
 
-    def __init__(self, ids: Sequence[int] | np.ndarray) -> None:
+    def __init__(self, ids: Sequence[int] | np.ndarray, meter: Meter = FOUR_FOUR) -> None:
         arr = np.asarray(ids, dtype=np.int64)
         if arr.ndim != 1:
             raise ValueError(f"melody ids must be 1-D, got shape {arr.shape}")
         if arr.size and (arr.min() < 0 or arr.max() >= NUM_CLASSES):
             raise ValueError(f"event ids must lie in 0..{NUM_CLASSES - 1}")
         self.ids = arr.astype(np.int8)
+        self.meter = meter
+
+    def with_ids(self, ids: Sequence[int] | np.ndarray) -> Melody:
+        """Other events in this melody's meter."""
+        return Melody(ids, self.meter)
 
     # ---- conversions -------------------------------------------------------------------------------------------
     @classmethod
-    def from_notes(cls, notes: Iterable[Note], num_steps: int | None = None) -> Melody:
+    def from_notes(cls, notes: Iterable[Note], num_steps: int | None = None, meter: Meter = FOUR_FOUR) -> Melody:
         """Build from non-overlapping notes (sorted or not). ``num_steps`` defaults to the last note's end."""
         ordered = sorted(notes, key=lambda n: n.start)
         if num_steps is None:
@@ -78,7 +86,7 @@ class Melody:
             ids[note.start] = pitch_to_id(note.pitch)
             if note.end < num_steps and ids[note.end] == NO_EVENT:
                 ids[note.end] = NOTE_OFF
-        return cls(ids)
+        return cls(ids, meter)
 
     def to_notes(self) -> list[Note]:
         notes: list[Note] = []
@@ -100,17 +108,25 @@ class Melody:
         return int(self.ids.size)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Melody) and np.array_equal(self.ids, other.ids)
+        return isinstance(other, Melody) and self.meter == other.meter and np.array_equal(self.ids, other.ids)
 
     def __hash__(self) -> int:
-        return hash(self.ids.tobytes())
+        return hash((self.ids.tobytes(), self.meter.name))
 
     def __repr__(self) -> str:
-        return f"Melody({len(self)} steps, {self.num_notes} notes)"
+        return f"Melody({len(self)} steps, {self.num_notes} notes, {self.meter})"
+
+    @property
+    def steps_per_bar(self) -> int:
+        return self.meter.steps_per_bar
+
+    @property
+    def chunk_steps(self) -> int:
+        return self.meter.chunk_steps
 
     @property
     def num_bars(self) -> float:
-        return len(self) / STEPS_PER_BAR
+        return len(self) / self.meter.steps_per_bar
 
     @property
     def num_notes(self) -> int:
@@ -124,33 +140,35 @@ class Melody:
     @property
     def num_chunks(self) -> int:
         """2-bar chunks the melody takes once padded (the last one may be partly rest)."""
-        return -(-len(self) // CHUNK_STEPS)
+        return -(-len(self) // self.meter.chunk_steps)
 
     @property
     def padded_bars(self) -> int:
         """Bars the melody takes once padded to whole 2-bar chunks."""
         return self.num_chunks * BARS_PER_CHUNK
 
-    def padded(self, multiple: int = CHUNK_STEPS) -> Melody:
-        """Pad with rest to a multiple of ``multiple`` steps (a NOTE_OFF ends the last note)."""
-        pad = (-len(self)) % multiple
+    def padded(self, multiple: int | None = None) -> Melody:
+        """Pad with rest to a multiple of ``multiple`` steps (default: whole 2-bar chunks; a NOTE_OFF ends the last
+        note)."""
+        pad = (-len(self)) % (multiple or self.meter.chunk_steps)
         if pad == 0:
             return self
         tail = np.zeros(pad, dtype=np.int64)
         events = self.ids[self.ids != NO_EVENT]
         if events.size and events[-1] != NOTE_OFF:  # a note sounds to the end: stop it (no redundant NOTE_OFF)
             tail[0] = NOTE_OFF
-        return Melody(np.concatenate([self.ids.astype(np.int64), tail]))
+        return self.with_ids(np.concatenate([self.ids.astype(np.int64), tail]))
 
     def chunks(self) -> np.ndarray:
-        """The melody as 2-bar chunks: int64 array (num_chunks, 32). Length must be a multiple of 32."""
-        if len(self) % CHUNK_STEPS:
+        """The melody as 2-bar chunks: int64 array (num_chunks, chunk_steps), chunk_steps = 32 in 4/4, 24 in 3/4 and
+        6/8. Length must be a multiple of chunk_steps."""
+        if len(self) % self.chunk_steps:
             raise ValueError(f"melody of {len(self)} steps is not a whole number of 2-bar chunks; use padded()")
-        return self.ids.astype(np.int64).reshape(-1, CHUNK_STEPS)
+        return self.ids.astype(np.int64).reshape(-1, self.chunk_steps)
 
     @classmethod
-    def from_chunks(cls, chunks: np.ndarray | Sequence[Sequence[int]]) -> Melody:
-        return cls(np.asarray(chunks, dtype=np.int64).reshape(-1))
+    def from_chunks(cls, chunks: np.ndarray | Sequence[Sequence[int]], meter: Meter = FOUR_FOUR) -> Melody:
+        return cls(np.asarray(chunks, dtype=np.int64).reshape(-1), meter)
 
     def transposed(self, semitones: int) -> Melody:
         ids = self.ids.astype(np.int64).copy()
@@ -158,9 +176,9 @@ class Melody:
         ids[notes] += semitones
         if notes.any() and (ids[notes].min() < 2 or ids[notes].max() >= NUM_CLASSES):
             raise ValueError(f"transposing by {semitones} leaves the pitch range {MIN_PITCH}..{MAX_PITCH}")
-        return Melody(ids)
+        return self.with_ids(ids)
 
 
 def is_rest_chunk(chunk: np.ndarray) -> np.ndarray:
-    """True where a chunk (..., 32) has no note-on: a "rest chunk" in the paper's sense."""
+    """True where a chunk (..., steps) has no note-on: a "rest chunk" in the paper's sense."""
     return ~(np.asarray(chunk) >= 2).any(axis=-1)

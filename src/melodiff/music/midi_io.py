@@ -1,10 +1,11 @@
 """Melodies to and from MIDI files (symusic), WAV rendering (the ``fluidsynth`` binary) and piano-roll PNGs.
 
 MIDI layout written here: ``TICKS_PER_QUARTER`` = 480 ticks per quarter note, one step (a 16th note) = 120 ticks, one
-tempo, a 4/4 time signature, one track per melody. Each track ends with an "all notes off" control change (CC 123) at
-the melody's last step, so trailing rest survives a round trip: ``read_midi_melody(write_midi(m))`` gives back ``m``
-exactly for every melody with at least one note whose ids are canonical (``Melody.from_notes(m.to_notes(), len(m))``
-== m; redundant NOTE_OFFs are normalised away).
+tempo, the melodies' time signature (music/meter.py; all melodies of one file share it), one track per melody. Each
+track ends with an "all notes off" control change (CC 123) at the melody's last step, so trailing rest survives a round
+trip: ``read_midi_melody(write_midi(m))`` gives back ``m`` exactly (its meter too) for every melody with at least one
+note whose ids are canonical (``Melody.from_notes(m.to_notes(), len(m), m.meter)`` == m; redundant NOTE_OFFs are
+normalised away).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from melodiff.errors import MelodiffError
-from melodiff.music.extract import DUPLE_METERS, Extraction, load_midi, naming, quantize_monophonic, track_notes
+from melodiff.music.extract import Extraction, load_midi, naming, quantize_monophonic, track_notes
 from melodiff.music.limits import check_steps
-from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_BAR, STEPS_PER_QUARTER, Melody
+from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_QUARTER, Melody
+from melodiff.music.meter import FILE_METERS, Meter
 from melodiff.utils.io import FILE_MODE, atomic_save_png, atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ def _as_list(melody_or_melodies: Melody | Sequence[Melody]) -> list[Melody]:
         raise MelodiffError("no melodies given")
     if not all(isinstance(m, Melody) for m in melodies):
         raise MelodiffError("expected a Melody or a list of Melody objects")
+    if len({m.meter for m in melodies}) > 1:
+        raise MelodiffError("melodies written together must share one meter")
     return melodies
 
 
@@ -68,7 +72,8 @@ def melody_to_score(melody_or_melodies: Melody | Sequence[Melody], tempo_qpm: fl
         raise MelodiffError(f"MIDI velocity must be an integer in 1..127, got {velocity}")
     score = Score(TICKS_PER_QUARTER)
     score.tempos.append(Tempo(0, qpm=float(tempo_qpm)))
-    score.time_signatures.append(TimeSignature(0, 4, 4))
+    meter = melodies[0].meter
+    score.time_signatures.append(TimeSignature(0, meter.numerator, meter.denominator))
     for i, melody in enumerate(melodies):
         name = "melody" if len(melodies) == 1 else f"melody {i}"
         track = Track(name=name, program=int(program), is_drum=False)
@@ -98,8 +103,9 @@ def read_midi_melody(path: str | Path, max_steps: int | None = None) -> Melody:
     next one starts); pitches outside MIDI 21..108 are dropped. The melody lasts to the track's "all notes off"
     marker (CC 123) when there is one after the last note, else to the last note's end. ``max_steps``: keep only
     the first so many steps (what follows is never read into the melody). Raises MelodiffError on a missing or
-    unreadable file, one without a non-drum track with notes, a meter other than 4/4, 2/2, 2/4 or 4/2, or one past
-    the limits of melodiff.music.limits.
+    unreadable file, one without a non-drum track with notes, a meter outside music/meter.py's FILE_METERS (the
+    melody is in the model meter of the file's: 3/4, 6/8, or 4/4 also for 2/2, 2/4, 4/2 and files without one) or
+    meters of two model meters, or one past the limits of melodiff.music.limits.
     """
     return read_midi_melody_cut(path, max_steps)[0]
 
@@ -114,33 +120,33 @@ def read_midi_melody_cut(path: str | Path, max_steps: int | None = None) -> tupl
         track = next((t for t in score.tracks if not t.is_drum and len(t.notes)), None)
         if track is None:
             raise MelodiffError("the MIDI file has no non-drum track with notes")
-        scale = _duple_scale(score)
+        meter, scale = _file_meter(score)
         to_steps = scale * STEPS_PER_QUARTER / score.ticks_per_quarter  # steps per tick
         limit = math.inf if max_steps is None else max_steps
         cut = any((n.time + n.duration) * to_steps > limit for n in track.notes)
         notes = track_notes(track, score.ticks_per_quarter, limit / STEPS_PER_QUARTER / scale)
-        melody = quantize_monophonic(notes, scale, 0, Extraction())
+        melody = quantize_monophonic(notes, scale, 0, Extraction(), meter)
         end = max((c.time * to_steps for c in track.controls if c.number == ALL_NOTES_OFF), default=0)
         cut = cut or end > limit
         check_steps(min(end, limit))
-        return Melody.from_notes(melody.to_notes(), max(len(melody), round(min(end, limit)))), cut
+        return Melody.from_notes(melody.to_notes(), max(len(melody), round(min(end, limit))), meter), cut
 
 
-def _duple_scale(score: Score) -> float:
-    """The factor from the file's quarter notes to melodiff's (extract.DUPLE_METERS); MelodiffError for other meters
-    (the file's time signatures, 4/4 when it has none)."""
+def _file_meter(score: Score) -> tuple[Meter, float]:
+    """The model meter of the file's time signatures (4/4 when it has none) and the factor from its quarter notes to
+    melodiff's (meter.FILE_METERS); MelodiffError for other meters or a change between them."""
     meters = {f"{ts.numerator}/{ts.denominator}": ts.time for ts in reversed(score.time_signatures)} or {"4/4": 0}
-    other = [(m, t) for m, t in meters.items() if m not in DUPLE_METERS]
+    other = [(m, t) for m, t in meters.items() if m not in FILE_METERS]
     if other:
         meter, tick = min(other, key=lambda mt: mt[1])
         where = f" from quarter note {tick / score.ticks_per_quarter:g}" if tick else ""
         raise MelodiffError(f"the MIDI file is in {meter}{where}; melodiff reads melodies in "
-                            f"{', '.join(DUPLE_METERS)} (try --track 0 to extract the 4/4 parts)")
-    scales = {DUPLE_METERS[m] for m in meters}
-    if len(scales) > 1:
+                            f"{', '.join(FILE_METERS)} (try --track 0 to extract the parts in those meters)")
+    found = {FILE_METERS[m] for m in meters}
+    if len(found) > 1:
         raise MelodiffError(f"the MIDI file changes between {' and '.join(sorted(meters))}; "
                             "try --track 0 to extract the parts in one meter")
-    return scales.pop()
+    return found.pop()
 
 
 # ---- audio -----------------------------------------------------------------------------------------------------------
@@ -231,13 +237,14 @@ def draw_piano_roll(melody_or_melodies: Melody | Sequence[Melody], png_path: str
     from matplotlib.figure import Figure
 
     melodies = _as_list(melody_or_melodies)
-    num_steps = max(max(len(m) for m in melodies), STEPS_PER_BAR)
+    bar = melodies[0].steps_per_bar
+    num_steps = max(max(len(m) for m in melodies), bar)
     spans = [] if highlight is None else [highlight] if isinstance(highlight[0], int) else list(highlight)
     spans = [(start, num_steps if end is None else end) for start, end in spans]
     for start, end in spans:
         if not 0 <= start < end:
             raise MelodiffError(f"highlight must be (start_step, end_step) with 0 <= start < end, got {(start, end)}")
-    num_bars = -(-num_steps // STEPS_PER_BAR)
+    num_bars = -(-num_steps // bar)
     fig = Figure(figsize=(min(4 + num_bars * 0.6, 30), 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -264,13 +271,14 @@ def plot_piano_roll(ax: Axes, melodies: Sequence[Melody], num_bars: int,
     pitches = [n.pitch for m in melodies for n in m.to_notes()]
     lo, hi = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74)
     lo, hi = max(lo, MIN_PITCH - 1), min(hi, MAX_PITCH + 1)
+    steps_per_bar = melodies[0].steps_per_bar if melodies else 16
     for span in spans:
-        start, end = (s / STEPS_PER_BAR for s in span)
+        start, end = (s / steps_per_bar for s in span)
         ax.axvspan(start, end, color="gold", alpha=0.3, lw=0, zorder=0.5)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     for i, melody in enumerate(melodies):
         color = colors[i % len(colors)]
-        rects = [Rectangle((n.start / STEPS_PER_BAR, n.pitch - 0.4), (n.end - n.start) / STEPS_PER_BAR, 0.8)
+        rects = [Rectangle((n.start / steps_per_bar, n.pitch - 0.4), (n.end - n.start) / steps_per_bar, 0.8)
                  for n in melody.to_notes()]  # one collection per melody: fast to draw
         ax.add_collection(PatchCollection(rects, facecolor=color, edgecolor="black", lw=0.4, alpha=0.85, zorder=2))
         if len(melodies) > 1:
@@ -294,8 +302,7 @@ def draw_piano_roll_sheet(rows: Sequence[tuple[str, Sequence[Melody]]], png_path
     num_cols = max((len(melodies) for _, melodies in rows), default=0)
     if not rows or not num_cols:
         raise MelodiffError("draw_piano_roll_sheet needs at least one melody")
-    num_steps = max(STEPS_PER_BAR, *(len(m) for _, melodies in rows for m in melodies))
-    num_bars = -(-num_steps // STEPS_PER_BAR)
+    num_bars = max(1, *(-(-len(m) // m.steps_per_bar) for _, melodies in rows for m in melodies))
     fig = Figure(figsize=(num_cols * min(2 + num_bars * 0.2, 8), 0.4 + 1.8 * len(rows)), dpi=72)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(rows), num_cols, squeeze=False)

@@ -5,11 +5,16 @@ write it) and engraved as SVG pages (Verovio, imported only when engraving). doc
   is spelled from that key alone: scale notes by the scale, the other five pitch classes as the common chromatic
   degrees (major: ♯1 ♭3 ♯4 ♯5 ♭7; minor: ♭2 ♮3 ♯4 ♮6 ♮7, the leading note always raised). Spellings are worked out
   on the line of fifths (C = 0, G = 1, F = −1, …), where a pitch's letter and accidental are read off directly.
-- **Rhythm.** 4/4, a bar per 16 steps; the last bar is filled with rest. A note that crosses a bar line is tied over
-  it, and inside a bar a note or rest is split (notes tied) so that each piece is a plain or dotted value that starts
-  off the beat only to reach the next beat and never hides the middle of the bar unless it starts the bar.
+- **Rhythm.** The melody's meter (music/meter.py: 4/4, 3/4 or 6/8), a bar per ``melody.steps_per_bar`` steps; the
+  last bar is filled with rest. A note that crosses a bar line is tied over it, and inside a bar a note or rest is
+  split (notes tied) so that each piece is a plain or dotted value that starts off the beat only to reach the next
+  beat (in 6/8: off the eighth only to reach the next eighth, off the beat only to reach the next beat) and never
+  hides the middle of the bar (4/4: beat 3; 6/8: its second dotted-quarter beat; 3/4 has none) unless it starts the
+  bar and ends on a beat. Rests are the whole bar, half of it (4/4: a half rest; 6/8: a dotted quarter rest) or lie
+  inside one beat. Notes are beamed by the meter's beats.
 - **Round trip.** Reading either file back with music21 and merging ties gives the melody's notes exactly (pitch,
-  onset, duration in steps): tests/music/test_notation.py, benchmarks/notation_round_trip.py.
+  onset, duration in steps), and :func:`read_melody` the melody itself in its meter: tests/music/test_notation*.py,
+  benchmarks/notation_round_trip.py.
 """
 
 from __future__ import annotations
@@ -22,18 +27,15 @@ from pathlib import Path
 
 from melodiff.errors import MelodiffError
 from melodiff.music.keys import melody_key
-from melodiff.music.melody import STEPS_PER_BAR, STEPS_PER_QUARTER, Melody, Note
+from melodiff.music.limits import check_steps
+from melodiff.music.melody import STEPS_PER_QUARTER, Melody, Note
+from melodiff.music.meter import FILE_METERS, FOUR_FOUR, Meter
 
 Key = tuple[int, bool]  # (tonic pitch class 0..11, minor)
 MAX_SHEET_BARS = 512  # the longest melody engraved to SVG (its SVG is about 3 MB; a 4,096-bar one would be ~25 MB)
-BEAT = STEPS_PER_QUARTER
 HIGHLIGHT = "#c0392b"  # the colour of highlighted bars (the CLI's infilled or added bars)
-HALF_BAR = STEPS_PER_BAR // 2
-# Note values a piece may take, longest first, by where it starts in the bar (beat-aligned starts only; off the beat a
-# piece runs to the next beat): the whole bar from its start, across the middle of the bar only from its start.
-_NOTE_VALUES = {0: (16, 12, 8, 6, 4, 3, 2, 1), HALF_BAR: (8, 6, 4, 3, 2, 1)}
-_REST_VALUES = {0: (16, 8, 4, 3, 2, 1), HALF_BAR: (8, 4, 3, 2, 1)}  # no dotted half or dotted quarter rests
-_BEAT_VALUES = (4, 3, 2, 1)
+# the written values in steps, longest first: whole, dotted half, half, dotted quarter, quarter, dotted 8th, 8th, 16th
+_WRITTEN_VALUES = (16, 12, 8, 6, 4, 3, 2, 1)
 _LETTERS = "FCGDAEB"  # the line of fifths, from F: letter of position p is _LETTERS[(p + 1) % 7]
 _NATURAL_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 # interval above the tonic (semitones) -> position on the line of fifths relative to the tonic
@@ -121,30 +123,60 @@ def resolve_key(melody: Melody, key: Key | None) -> Key:
 
 
 # ---- rhythm ------------------------------------------------------------------------------------------------------
-def split_in_bar(start: int, end: int, rest: bool = False) -> list[tuple[int, int]]:
-    """[start, end) inside one bar (0 <= start < end <= 16) as written pieces (start, length): plain or dotted values;
-    a piece that starts off the beat runs at most to the next beat; one that crosses the middle of the bar starts it.
-    Rests take no dotted half or dotted quarter."""
-    if not 0 <= start < end <= STEPS_PER_BAR:
-        raise ValueError(f"[{start}, {end}) is not inside one bar")
-    pieces, t = [], start
+def _division(meter: Meter) -> int:
+    """Steps of the unit a piece that starts off it runs at most to the next of: the beat in simple time (4/4, 3/4:
+    a quarter), the eighth in compound time (6/8: a third of its dotted-quarter beat)."""
+    beat = meter.steps_per_bar // len(meter.beats)
+    return beat // 3 if beat % 3 == 0 else beat
+
+
+def _middle(meter: Meter) -> int | None:
+    """The step of the bar's middle where it is a beat (4/4: 8, beat 3; 6/8: 6, its second beat), else None (3/4)."""
+    half = meter.steps_per_bar // 2
+    return half if half in meter.beats else None
+
+
+def _fits(start: int, stop: int, rest: bool, meter: Meter) -> bool:
+    """Whether a piece from ``start`` (on the division: :func:`_division`) to ``stop`` of a bar of ``meter`` keeps the
+    rules of :func:`split_in_bar` (its length a written value)."""
+    bar, middle = meter.steps_per_bar, _middle(meter)
+    next_beat = next((b for b in meter.beats if b > start), bar)
+    if start not in meter.beats:  # on an eighth inside a 6/8 beat
+        return stop <= next_beat
+    if rest:
+        return stop <= next_beat or (start, stop) == (0, bar) or (stop - start == middle and start in (0, middle))
+    return middle is None or not start < middle < stop or (start == 0 and (stop in meter.beats or stop == bar))
+
+
+def split_in_bar(start: int, end: int, rest: bool = False, meter: Meter = FOUR_FOUR) -> list[tuple[int, int]]:
+    """[start, end) inside one bar of ``meter`` (0 <= start < end <= meter.steps_per_bar) as written pieces (start,
+    length), each a plain or dotted value (16th to whole): a piece that starts off the beat runs at most to the next
+    beat, and in compound time (6/8) one off the eighth at most to the next eighth; a note that crosses the middle of
+    the bar (4/4: step 8; 6/8: step 6) starts the bar and ends on a beat or at the bar's end (a half note from beat 2
+    of 4/4 is two tied quarters; one over the 6/8 beat a dotted quarter and what is left). A rest is the whole bar,
+    a half of a bar that has a middle (4/4: a half rest; 6/8: a dotted quarter rest) or lies inside one beat (so 4/4
+    and 3/4 take no dotted quarter rests, and a dotted half rest only as 3/4's whole-bar rest)."""
+    if not 0 <= start < end <= meter.steps_per_bar:
+        raise ValueError(f"[{start}, {end}) is not inside one bar of {meter}")
+    unit, pieces, t = _division(meter), [], start
     while t < end:
-        if t % BEAT:
-            length = min(end, t - t % BEAT + BEAT) - t
+        if t % unit:
+            length = min(end, t - t % unit + unit) - t
         else:
-            values = (_REST_VALUES if rest else _NOTE_VALUES).get(t, _BEAT_VALUES)
-            length = next(v for v in values if t + v <= end)
+            length = next(n for n in _WRITTEN_VALUES if t + n <= end and _fits(t, t + n, rest, meter))
         pieces.append((t, length))
         t += length
     return pieces
 
 
 def bars(melody: Melody) -> list[list[Event]]:
-    """The melody as written bars of events; a note over a bar line is tied across it, the last bar filled with
-    rest. Raises NotationError for a melody without steps."""
+    """The melody as written bars of events, a bar per ``melody.steps_per_bar`` steps, each split as
+    :func:`split_in_bar` splits it in the melody's meter; a note over a bar line is tied across it, the last bar
+    filled with rest. Raises NotationError for a melody without steps."""
     if not len(melody):
         raise NotationError("an empty melody has no bars to write")
-    num_bars = -(-len(melody) // STEPS_PER_BAR)
+    bar_steps = melody.steps_per_bar
+    num_bars = -(-len(melody) // bar_steps)
     spans: list[tuple[int, int, int | None]] = []  # (start, end, pitch or None) covering every step
     t = 0
     for note in melody.to_notes():
@@ -152,15 +184,15 @@ def bars(melody: Melody) -> list[list[Event]]:
             spans.append((t, note.start, None))
         spans.append((note.start, note.end, note.pitch))
         t = note.end
-    if t < num_bars * STEPS_PER_BAR:
-        spans.append((t, num_bars * STEPS_PER_BAR, None))
+    if t < num_bars * bar_steps:
+        spans.append((t, num_bars * bar_steps, None))
     out: list[list[Event]] = [[] for _ in range(num_bars)]
     for start, end, pitch in spans:
         pieces = []
-        for bar in range(start // STEPS_PER_BAR, -(-end // STEPS_PER_BAR)):
-            first = bar * STEPS_PER_BAR
-            a, b = max(start, first) - first, min(end, first + STEPS_PER_BAR) - first
-            pieces += [(bar, s, n) for s, n in split_in_bar(a, b, rest=pitch is None)]
+        for bar in range(start // bar_steps, -(-end // bar_steps)):
+            first = bar * bar_steps
+            a, b = max(start, first) - first, min(end, first + bar_steps) - first
+            pieces += [(bar, s, n) for s, n in split_in_bar(a, b, pitch is None, melody.meter)]
         for i, (bar, s, n) in enumerate(pieces):
             tied = pitch is not None
             out[bar].append(Event(s, n, pitch, tied and i + 1 < len(pieces), tied and i > 0))
@@ -174,8 +206,9 @@ def _clean_title(title: str) -> str:
 # ---- MusicXML ----------------------------------------------------------------------------------------------------
 def to_musicxml(melody: Melody, title: str = "", key: Key | None = None, tempo_qpm: float = 120.0) -> str:
     """The melody as a MusicXML 4.0 partwise score (one part, treble clef, or bass clef for a melody mostly below
-    G3): key signature of ``key`` (default: found from the notes), 4/4, ``tempo_qpm`` quarter notes per minute,
-    ``title``; notes spelled in the key, beamed by beats (music21's 4/4 beaming), tied over bar lines."""
+    G3): key signature of ``key`` (default: found from the notes), the melody's meter as its time signature,
+    ``tempo_qpm`` quarter notes per minute, ``title``; notes spelled in the key, beamed by beats (music21's beaming
+    for the time signature: 6/8 by dotted quarters), tied over bar lines."""
     from music21 import clef, duration, instrument, metadata, meter, note, pitch, stream, tempo, tie
     from music21 import key as m21key
     from music21.musicxml.m21ToXml import GeneralObjectExporter
@@ -193,7 +226,7 @@ def to_musicxml(melody: Melody, title: str = "", key: Key | None = None, tempo_q
     melody_instrument.partId, melody_instrument.instrumentId = "P1", "P1-I1"  # fixed ids: the same melody, same file
     part.insert(0, melody_instrument)
     ties = {(True, False): "start", (True, True): "continue", (False, True): "stop"}
-    time_signature = meter.TimeSignature("4/4")
+    time_signature = meter.TimeSignature(melody.meter.name)
     for number, events in enumerate(written, start=1):
         measure = stream.Measure(number=number)
         if number == 1:
@@ -204,7 +237,7 @@ def to_musicxml(melody: Melody, title: str = "", key: Key | None = None, tempo_q
         for event in events:
             if event.pitch is None:
                 element = note.Rest()
-                if event.length == STEPS_PER_BAR:
+                if event.length == melody.steps_per_bar:
                     element.fullMeasure = True
             else:
                 s = spell(event.pitch, key)
@@ -242,22 +275,23 @@ def abc_pitch(s: Spelling) -> str:
 
 def to_abc(melody: Melody, title: str = "", key: Key | None = None, tempo_qpm: float = 120.0,
            number: int = 1) -> str:
-    """The melody as an ABC 2.1 tune: headers X: (``number``), T:, C:, M:4/4, L:1/8, Q:1/4=``tempo_qpm``, K: (``key``,
-    default: found from the notes); four bars a line; notes of one beat beamed (written without spaces); ties ``-``
+    """The melody as an ABC 2.1 tune: headers X: (``number``), T:, C:, M: (the melody's meter: 4/4, 3/4, 6/8), L:1/8,
+    Q:1/4=``tempo_qpm``, K: (``key``, default: found from the notes); four bars a line; notes of one beat beamed
+    (written without spaces: 6/8's beat is a dotted quarter); ties ``-``
     over bar lines; rests ``z``. Every note off the key signature carries its accidental, and a note back on it after
     an accidental in the bar its natural (or signature) sign, so that readers that do and readers that do not carry
     accidentals through a bar (music21 does so only in part) read the same pitches; a tied note repeats the sign of
     the note it continues, so that it is written as that note is."""
     key = resolve_key(melody, key)
     signature = signature_alters(key)
-    lines = [f"X:{number}", f"T:{_clean_title(title) or 'melodiff melody'}", "C:melodiff", "M:4/4", "L:1/8",
+    lines = [f"X:{number}", f"T:{_clean_title(title) or 'melodiff melody'}", "C:melodiff", f"M:{melody.meter}", "L:1/8",
              f"Q:1/4={max(1, round(tempo_qpm))}", f"K:{key_text(key)}"]  # ABC tempos are whole numbers
     body, line, tied_shown = [], [], False
     for events in bars(melody):
         current: dict[tuple[str, int], int] = {}  # (letter, octave) -> the alteration in force in this bar
         text = ""
         for event in events:
-            if event.start and event.start % BEAT == 0:
+            if event.start and event.start in melody.meter.beats:
                 text += " "
             if event.pitch is None:
                 token = "z"
@@ -281,22 +315,26 @@ def to_abc(melody: Melody, title: str = "", key: Key | None = None, tempo_qpm: f
 
 
 # ---- reading back ------------------------------------------------------------------------------------------------
-def read_notes(text: str, fmt: str) -> list[Note]:
-    """The notes of a MusicXML (``fmt`` "musicxml") or ABC ("abc") text as music21 reads them, on the step grid, a
-    note tied to the next one of the same sounding pitch merged with it (music21's own ``stripTies`` keeps apart a
-    tied B♮ and B written with and without the sign); raises NotationError for text music21 cannot read or with a
-    note off the grid."""
+def _first_part(text: str, fmt: str):
+    """The first part of a MusicXML (``fmt`` "musicxml") or ABC ("abc") text as music21 reads it (NotationError for
+    text it cannot read)."""
     from music21 import converter
 
     try:
         score = converter.parse(text, format=fmt)
     except Exception as exc:  # music21's parsers raise many types for bad text
         raise NotationError(f"music21 could not read the {fmt}: {type(exc).__name__}: {exc}") from None
-    part = score.parts[0] if score.parts else score
+    return score.parts[0] if score.parts else score
+
+
+def _grid_notes(part, scale: float = 1.0, pad: int = 0) -> list[Note]:
+    """The notes of a music21 part on the step grid, its quarter notes times ``scale`` and ``pad`` steps later, tied
+    notes merged (:func:`read_notes`); NotationError for a note off the grid."""
     notes: list[Note] = []
     tied = False  # the last note is tied to the next
     for n in part.flatten().notes:
-        start, length = n.offset * STEPS_PER_QUARTER, n.duration.quarterLength * STEPS_PER_QUARTER
+        start = n.offset * scale * STEPS_PER_QUARTER + pad
+        length = n.duration.quarterLength * scale * STEPS_PER_QUARTER
         if start != int(start) or length != int(length):
             raise NotationError(f"a note at quarter {n.offset} lasting {n.duration.quarterLength} is off the grid")
         start, end = int(start), int(start + length)
@@ -306,6 +344,48 @@ def read_notes(text: str, fmt: str) -> list[Note]:
             notes.append(Note(n.pitch.midi, start, end))
         tied = n.tie is not None and n.tie.type in ("start", "continue")
     return notes
+
+
+def read_notes(text: str, fmt: str) -> list[Note]:
+    """The notes of a MusicXML (``fmt`` "musicxml") or ABC ("abc") text as music21 reads them, on the step grid (a
+    step a 16th note, from the start of the first part), a note tied to the next one of the same sounding pitch
+    merged with it (music21's own ``stripTies`` keeps apart a tied B♮ and B written with and without the sign);
+    raises NotationError for text music21 cannot read or with a note off the grid."""
+    return _grid_notes(_first_part(text, fmt))
+
+
+def read_melody(text: str, fmt: str) -> Melody:
+    """The melody of a MusicXML (``fmt`` "musicxml") or ABC ("abc") text in its meter: the inverse of
+    :func:`to_musicxml` and :func:`to_abc` (``read_melody(to_abc(m), "abc") == m`` for a melody of whole bars whose
+    ids are canonical, in 4/4, 3/4 or 6/8).
+
+    The notes are read as :func:`read_notes` reads them. The text's time signature (4/4 where it has none) is one of
+    music/meter.py's FILE_METERS throughout, and the melody is in its model meter (2/2, 2/4 and 4/2 in 4/4, 3/2 in
+    3/4, 3/8, 12/8 and 6/4 in 6/8; 4/2, 3/2 and 6/4 with durations halved), its bars counted in that meter from the
+    first full written bar (a pickup is padded with rest at its start, as extraction pads one) and lasting whole
+    bars. Raises NotationError for text music21 cannot read, a change of meter, a meter outside FILE_METERS (the
+    message names those melodiff reads), a note off the grid or outside MIDI 21..108, or notes that overlap;
+    MelodiffError for a melody past limits.MAX_BARS."""
+    from music21 import stream
+
+    part = _first_part(text, fmt)
+    written = list(dict.fromkeys(ts.ratioString for ts in part.recurse().getElementsByClass("TimeSignature")))
+    if len(written) > 1:
+        raise NotationError(f"the {fmt} changes meter ({', '.join(written)}); melodiff reads a melody in one meter")
+    written = written or ["4/4"]
+    if written[0] not in FILE_METERS:
+        raise NotationError(f"the {fmt} is in {written[0]}; melodiff reads melodies in {', '.join(FILE_METERS)}")
+    meter, scale = FILE_METERS[written[0]]
+    first = next(iter(part.getElementsByClass(stream.Measure)), None)
+    pickup = first.duration.quarterLength if first is not None and first.paddingLeft else 0
+    pad = round(-pickup * scale * STEPS_PER_QUARTER) % meter.steps_per_bar
+    end = pad + part.highestTime * scale * STEPS_PER_QUARTER
+    check_steps(end)
+    notes = _grid_notes(part, scale, pad)
+    try:
+        return Melody.from_notes(notes, -(-round(end) // meter.steps_per_bar) * meter.steps_per_bar, meter)
+    except ValueError as exc:
+        raise NotationError(f"the {fmt} is not one melody melodiff reads: {exc}") from None
 
 
 # ---- engraving ---------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Sampling requests (generate / infill / continue / bridge) answer 202 with a job;
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import socket
@@ -25,12 +26,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from melodiff import __version__
 from melodiff.errors import MelodiffError
+from melodiff.loading import model_meters
 from melodiff.music.controls import Controls
 from melodiff.music.form import written_length
-from melodiff.music.melody import BARS_PER_CHUNK, CHUNK_STEPS, STEPS_PER_BAR
+from melodiff.music.melody import BARS_PER_CHUNK, STEPS_PER_BAR
 from melodiff.music.midi_io import fluidsynth_available
 from melodiff.options import MAX_SAMPLING_STEPS, Sampler
-from melodiff.pipeline import Pipeline
+from melodiff.pipeline import DEFAULT_MODEL, Pipeline
 from melodiff.server import media
 from melodiff.server.jobs import Job, JobQueue, QueueFull
 from melodiff.server.schemas import (
@@ -66,12 +68,16 @@ MELODY_ID_PATH = PathParam(pattern=MELODY_ID, description="an id returned by thi
 
 
 class Studio:
-    """What the routes share: the pipeline (loaded once, on first use when given a loader), melodies and jobs."""
+    """What the routes share: the pipeline (loaded once, on first use when given a loader), the pipelines of the
+    model's other meters (each loaded on first use by ``meter_loader``), melodies and jobs."""
 
     def __init__(self, pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_concurrent: int,
-                 max_queued: int, max_upload_bytes: int) -> None:
+                 max_queued: int, max_upload_bytes: int, meters: dict[str, Callable[[], Pipeline]] | None = None
+                 ) -> None:
         self._pipeline = pipeline_or_loader if isinstance(pipeline_or_loader, Pipeline) else None
         self._loader = None if self._pipeline is not None else pipeline_or_loader
+        self._meter_loaders = meters or {}  # meter -> loader of the pipeline that makes it
+        self._by_meter: dict[str, Pipeline] = {}
         self._load_lock = threading.Lock()
         self.melodies = media.MelodyStore()
         self.jobs = JobQueue(max_concurrent, max_queued)
@@ -82,11 +88,25 @@ class Studio:
     def loaded(self) -> bool:
         return self._pipeline is not None
 
-    def pipeline(self) -> Pipeline:
+    def pipeline(self, meter: str | None = None) -> Pipeline:
+        """The pipeline that makes ``meter`` (default: the model's first meter); 422 naming the meters for one the
+        model does not make."""
         with self._load_lock:
             if self._pipeline is None:
                 self._pipeline = self._loader()
-            return self._pipeline
+            if meter is None or meter == self._pipeline.meter.name:
+                return self._pipeline
+            if meter not in self._by_meter:
+                if meter not in self._meter_loaders:
+                    raise HTTPException(422, f"meter {meter!r} is outside the model: it makes "
+                                        f"{', '.join(self.meters())}")
+                self._by_meter[meter] = self._meter_loaders[meter]()
+            return self._by_meter[meter]
+
+    def meters(self) -> list[str]:
+        """The meters the studio's model makes (the default one first)."""
+        first = [self._pipeline.meter.name] if self._pipeline is not None else []
+        return list(dict.fromkeys([*first, *self._meter_loaders]))
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -169,12 +189,14 @@ def _same_origin(origin: bytes, host: bytes, scheme: str) -> bool:
 
 
 def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload_bytes: int = 2_000_000,
-               max_concurrent: int = 1, max_queued: int = 64, allowed_hosts: list[str] | None = None) -> FastAPI:
-    """The studio app. ``pipeline_or_loader``: a Pipeline, or a function returning one (called once, on first use).
+               max_concurrent: int = 1, max_queued: int = 64, allowed_hosts: list[str] | None = None,
+               meters: dict[str, Callable[[], Pipeline]] | None = None) -> FastAPI:
+    """The studio app. ``pipeline_or_loader``: a Pipeline, or a function returning one (called once, on first use);
+    ``meters``: for the model's other meters, a function returning the pipeline that makes each (loading.find_model).
     At most ``max_concurrent`` sampling jobs (and as many upload parses / WAV renders) run at once; up to
     ``max_queued`` more wait, and past that requests get 503. Uploads over ``max_upload_bytes`` get 413.
     ``allowed_hosts``: Host headers to answer (others get 400), against DNS rebinding; None answers any."""
-    studio = Studio(pipeline_or_loader, max_concurrent, max_queued, max_upload_bytes)
+    studio = Studio(pipeline_or_loader, max_concurrent, max_queued, max_upload_bytes, meters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -213,13 +235,14 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         controls = list(pipeline.controls)
         styles = list(pipeline.styles) if "style" in controls else []
         return ModelOut(window_bars=pipeline.window_chunks * BARS_PER_CHUNK, controls=controls, styles=styles,
-                        guided=pipeline.guide is not None)
+                        guided=pipeline.guide is not None, meters=studio.meters())
 
     # ---- sampling jobs -----------------------------------------------------------------------------------------
-    async def submit(kind: str, request: ControlledRequest,
-                     work: Callable[[Pipeline, Job, Controls], list]) -> JSONResponse:
+    async def submit(kind: str, request: ControlledRequest, work: Callable[[Pipeline, Job, Controls], list],
+                     meter: str | None = None) -> JSONResponse:
+        """Queue ``work`` on the pipeline that makes ``meter`` (the request's, or its melody's)."""
         request.options()  # a bad combination (resampling with dpm-solver) is a 422 now, not a failed job later
-        pipeline = await run_in_threadpool(studio.pipeline)
+        pipeline = await run_in_threadpool(studio.pipeline, meter)
         if request.sampler is not Sampler.DDPM and request.steps is not None and request.steps > studio.max_steps():
             raise HTTPException(422, f"steps: at most {studio.max_steps()} for this model, got {request.steps}")
         controls = request.controls()  # an unreadable key or range: 422
@@ -232,8 +255,8 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
 
     @app.post("/api/generate", status_code=202, response_model=JobOut, tags=["sampling"])
     async def generate(request: GenerateRequest) -> JSONResponse:
-        """Melodies of ``bars`` bars, in ``form``, with the key, range, density and style asked for."""
-        pipeline = await run_in_threadpool(studio.pipeline)
+        """Melodies of ``bars`` bars of ``meter``, in ``form``, with the key, range, density and style asked for."""
+        pipeline = await run_in_threadpool(studio.pipeline, request.meter)
         bars = request.bars or written_length(request.form, request.section_bars)
         if bars is not None and bars > MAX_BARS:
             raise HTTPException(422, f"form: {request.form} lasts {bars} bars; the limit is {MAX_BARS}")
@@ -246,7 +269,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
             return [studio.melodies.add(m, f"generated, seed {request.seed}, #{i + 1}{_asked(request)}")
                     for i, m in enumerate(melodies)]
 
-        return await submit("generate", request, work)
+        return await submit("generate", request, work, request.meter)
 
     @app.post("/api/infill", status_code=202, response_model=JobOut, tags=["sampling"])
     async def infill(request: InfillRequest) -> JSONResponse:
@@ -256,7 +279,8 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
             raise HTTPException(422, f"end_bar: the melody has {source.melody.padded_bars} bars (whole 2-bar chunks), "
                                 f"got {request.end_bar}")
         first, last = request.start_bar // BARS_PER_CHUNK, math.ceil(request.end_bar / BARS_PER_CHUNK)
-        span = (first * CHUNK_STEPS, last * CHUNK_STEPS)
+        chunk = source.melody.chunk_steps
+        span = (first * chunk, last * chunk)
 
         def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
             melodies = pipeline.infill(source.melody, request.start_bar, request.end_bar, request.num_samples,
@@ -265,14 +289,14 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
             return [studio.melodies.add(m, f"{label}, #{i + 1}{_asked(request)}", span, [source.id])
                     for i, m in enumerate(melodies)]
 
-        return await submit("infill", request, work)
+        return await submit("infill", request, work, source.melody.meter.name)
 
     @app.post("/api/continue", status_code=202, response_model=JobOut, tags=["sampling"])
     async def continue_(request: ContinueRequest) -> JSONResponse:
         """The melody followed by ``bars`` new bars (the melody is first padded to whole 2-bar chunks)."""
         source = studio.melody(request.melody_id)
         have = len(source.melody.padded())
-        total = have + math.ceil(request.bars / BARS_PER_CHUNK) * CHUNK_STEPS
+        total = have + math.ceil(request.bars / BARS_PER_CHUNK) * source.melody.chunk_steps
         _check_total(total)
 
         def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
@@ -282,14 +306,17 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
             return [studio.melodies.add(m, f"{label}, #{i + 1}{_asked(request)}", (have, total), [source.id])
                     for i, m in enumerate(melodies)]
 
-        return await submit("continue", request, work)
+        return await submit("continue", request, work, source.melody.meter.name)
 
     @app.post("/api/bridge", status_code=202, response_model=JobOut, tags=["sampling"])
     async def bridge(request: BridgeRequest) -> JSONResponse:
         """``first``, then ``bars`` new bars leading into ``second``, then ``second``."""
         first, second = studio.melody(request.first_id), studio.melody(request.second_id)
         start = len(first.melody.padded())
-        end = start + math.ceil(request.bars / BARS_PER_CHUNK) * CHUNK_STEPS
+        if first.melody.meter != second.melody.meter:
+            raise HTTPException(422, f"the melodies are in {first.melody.meter} and {second.melody.meter}: bridge "
+                                "two melodies in one meter")
+        end = start + math.ceil(request.bars / BARS_PER_CHUNK) * first.melody.chunk_steps
         _check_total(end + len(second.melody.padded()))
 
         def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
@@ -298,7 +325,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
             return [studio.melodies.add(m, f"bridged over {request.bars} bars, #{i + 1}{_asked(request)}", (start, end),
                                         [first.id, second.id]) for i, m in enumerate(melodies)]
 
-        return await submit("bridge", request, work)
+        return await submit("bridge", request, work, first.melody.meter.name)
 
     @app.get("/api/jobs/{job_id}", response_model=JobOut, tags=["sampling"])
     async def job_status(job_id: Annotated[str, MELODY_ID_PATH],
@@ -397,12 +424,14 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
     if not 0 < port < 65536:
         raise MelodiffError(f"port must be in 1..65535, got {port}")
     pipeline = Pipeline.from_pretrained(model).to(device)
+    folder = DEFAULT_MODEL if model == "default" else Path(model)
+    others = {m: functools.partial(_load, model, m, device) for m in model_meters(folder) if m != pipeline.meter.name}
     if host not in LOCAL_HOSTS:
         log.warning("serving on %s: the studio has no authentication; anyone who can reach this address can use it",
                     host)
     # bound to this machine: answer only requests addressed to it (a web page elsewhere cannot rebind a name to it)
     hosts = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else None
-    app = create_app(pipeline, max_concurrent=max_concurrent, allowed_hosts=hosts)
+    app = create_app(pipeline, max_concurrent=max_concurrent, allowed_hosts=hosts, meters=others)
     try:  # bound here, so that a port in use is an OSError (exit 1), not uvicorn's own exit 3
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as exc:
@@ -413,6 +442,10 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
+def _load(model: str, meter: str, device: str) -> Pipeline:
+    return Pipeline.from_pretrained(model, meter).to(device)
+
+
 def _check_total(steps: int) -> None:
     if steps > MAX_TOTAL_BARS * STEPS_PER_BAR:
         raise HTTPException(422, f"the result would have {steps // STEPS_PER_BAR} bars; the limit is {MAX_TOTAL_BARS}")

@@ -17,7 +17,8 @@ from pathlib import Path
 from melodiff.errors import MelodiffError
 from melodiff.music import notation
 from melodiff.music.extract import MIDI_SUFFIXES, SCORE_SUFFIXES, extract_file
-from melodiff.music.melody import STEPS_PER_BAR, Melody
+from melodiff.music.melody import Melody
+from melodiff.music.meter import FILE_METERS
 from melodiff.music.midi_io import (
     fluidsynth_available,
     melody_to_score,
@@ -45,7 +46,8 @@ class StoredMelody:
     def out(self) -> MelodyOut:
         notes = [NoteOut(pitch=n.pitch, start=n.start, end=n.end) for n in self.melody.to_notes()]
         return MelodyOut(id=self.id, label=self.label, num_steps=len(self.melody),
-                         num_bars=len(self.melody) / STEPS_PER_BAR, notes=notes, regenerated=self.regenerated,
+                         num_bars=self.melody.num_bars, meter=self.melody.meter.name,
+                         steps_per_bar=self.melody.steps_per_bar, notes=notes, regenerated=self.regenerated,
                          parents=self.parents)
 
 
@@ -100,10 +102,12 @@ def read_upload(filename: str, data: bytes, max_steps: int, suffix: str | None =
                 name: str | None = None) -> tuple[list[tuple[Melody, str]], str]:
     """An uploaded file's melodies as [(melody, label)] and a message saying what was read and what was cut.
 
-    MIDI: its first non-drum track, as ``melodiff infill tune.mid`` reads it. Scores: melodiff's extraction (4/4-like
-    meters, one melody per part, split at whole bars of rest; see docs/DATA.md). Melodies longer than ``max_steps``
-    are cut to that length. ``suffix`` (e.g. ".abc") overrides the file type found from the name and the bytes;
-    ``name`` is what messages and labels call the file (default: the file name)."""
+    MIDI: its first non-drum track, as ``melodiff infill tune.mid`` reads it. Scores: melodiff's extraction (the
+    meters of music/meter.py's FILE_METERS, one melody per part, split at whole bars of rest; see docs/DATA.md). Each
+    melody is in the model meter of its file's (4/4, 3/4 or 6/8), its bars counted in that meter. Melodies longer
+    than ``max_steps`` are cut to that length; none found in those meters is a MelodiffError naming them.
+    ``suffix`` (e.g. ".abc") overrides the file type found from the name and the bytes; ``name`` is what messages and
+    labels call the file (default: the file name)."""
     name = name or display_name(filename)
     if not data:
         raise MelodiffError(f"{name} is empty")
@@ -115,7 +119,7 @@ def read_upload(filename: str, data: bytes, max_steps: int, suffix: str | None =
             if suffix in MIDI_SUFFIXES:
                 melody, cut = read_midi_melody_cut(path, max_steps)  # never built whole: a far note costs nothing
                 if not melody.num_notes:
-                    raise MelodiffError(f"{name}: no notes in the first {max_steps // STEPS_PER_BAR} bars")
+                    raise MelodiffError(f"{name}: no notes in the first {max_steps // melody.steps_per_bar} bars")
                 found, dropped = [(melody, name)], {}
             else:
                 found, dropped, cut = [], {}, False
@@ -129,20 +133,23 @@ def read_upload(filename: str, data: bytes, max_steps: int, suffix: str | None =
             raise MelodiffError(str(exc).replace(str(path), name)) from None
     if not found:
         why = ", ".join(f"{reason} ({count})" for reason, count in dropped.items()) or "no notes"
-        raise MelodiffError(f"{name}: no monophonic 4/4 melody found ({why})")
+        raise MelodiffError(f"{name}: no monophonic melody found ({why}); melodiff reads melodies in "
+                            f"{', '.join(FILE_METERS)}")
     notes = [f"read {len(found)} melod{'y' if len(found) == 1 else 'ies'} from {name}"]
     if len(found) > MAX_UPLOADED_MELODIES:
         notes.append(f"kept the first {MAX_UPLOADED_MELODIES}")
         found = found[:MAX_UPLOADED_MELODIES]
     if cut or any(len(m) > max_steps for m, _ in found):
-        notes.append(f"cut to the first {max_steps // STEPS_PER_BAR} bars")
-        found = [(Melody(m.ids[:max_steps]) if len(m) > max_steps else m, label) for m, label in found]
+        bars = sorted({max_steps // m.steps_per_bar for m, _ in found if cut or len(m) > max_steps})
+        notes.append(f"cut to the first {' or '.join(map(str, bars))} bars")
+        found = [(m.with_ids(m.ids[:max_steps]) if len(m) > max_steps else m, label) for m, label in found]
     return found, "; ".join(notes)
 
 
 def read_abc_text(text: str, max_steps: int) -> tuple[list[tuple[Melody, str]], str]:
     """The melodies of ABC text pasted into the studio, read as an uploaded .abc file is (:func:`read_upload`); labelled
-    with the tune's title (its first T: line). Text that is not ABC or has no 4/4 melody: a one-line MelodiffError."""
+    with the tune's title (its first T: line), each in its meter. Text that is not ABC or has no melody in a meter
+    melodiff reads (:func:`read_upload`): a one-line MelodiffError."""
     if "K:" not in text:
         raise MelodiffError("the pasted text is not an ABC tune: it has no K: (key) line")
     title = next((line[2:].strip() for line in text.splitlines() if line.startswith("T:") and line[2:].strip()), "")

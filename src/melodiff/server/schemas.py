@@ -6,7 +6,7 @@ work in 2-bar chunks, so an infilled span is rounded outward to whole chunks (``
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from melodiff.music.controls import MAX_DENSITY, Controls
 from melodiff.music.form import AUTO, MAX_SECTIONS
 from melodiff.music.limits import MAX_SEED
+from melodiff.music.meter import METERS
 from melodiff.options import (
     CADENCE,
     DEFAULT_GUIDANCE,
@@ -34,6 +35,7 @@ MAX_ABC_CHARS = 200_000  # pasted ABC text (a tune is a few hundred characters; 
 MAX_CONTROL_CHARS = 64  # a key, range or style name as written ("F# minor", "D4-B5", "music21:oneills1850")
 
 MelodyId = Annotated[str, Field(pattern=MELODY_ID, description="a melody id returned by this server")]
+MeterName = Literal[tuple(METERS)]  # the model meters (music/meter.py)
 
 
 class _Request(BaseModel):
@@ -96,6 +98,8 @@ class GenerateRequest(ControlledRequest):
                                      "(default: the length divided among the sections, else 8)")
     key: str | None = Field(None, max_length=MAX_CONTROL_CHARS, description="the key: Em, F#m, Bb, D minor "
                             "(context models only; default: drawn from the training tunes)")
+    meter: MeterName | None = Field(None, description="the meter: 4/4, 3/4 or 6/8, those the model "
+                                                 "makes (GET /api/model); default its first, 4/4")
 
     def controls(self) -> Controls:
         return Controls.parse(self.key, self.range, self.density, self.style)
@@ -140,6 +144,8 @@ class MelodyOut(BaseModel):
     label: str = Field(description="where the melody came from, for people")
     num_steps: int
     num_bars: float
+    meter: str = Field("4/4", description="its meter; bars are bars of it")
+    steps_per_bar: int = Field(16, description="16th-note steps in one of its bars: 16 in 4/4, 12 in 3/4 and 6/8")
     notes: list[NoteOut]
     regenerated: tuple[int, int] | None = Field(None, description="half-open span of steps the model wrote; the "
                                                 "rest is copied unchanged from the input (infill / continue / "
@@ -186,6 +192,7 @@ class ModelOut(BaseModel):
     guided: bool = Field(description="whether it has a guide (diffusion/guide.py) that the guidance field scales")
     styles: list[str] = Field(description="the style names it knows (collections such as 'music21:oneills1850'); "
                               "empty when it takes no style")
+    meters: list[str] = Field(default_factory=list, description="the meters it makes, the default first")
 
 
 class HealthOut(BaseModel):

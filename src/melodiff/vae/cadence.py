@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from melodiff.music.keys import last_pitch_class, last_pitch_classes, melody_key
-from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
+from melodiff.music.melody import Melody
 from melodiff.vae.model import MelodyVAE
 
 TEMPERATURE = 1.0  # the decoder's temperature for the candidate endings (its own distribution: 0.7 mended fewer)
@@ -19,12 +19,12 @@ BATCH = 4096  # candidate chunks decoded at once
 
 def heard(melody: Melody, end_steps: int) -> Melody:
     """The part of ``melody`` that is heard when its last chunk keeps only ``end_steps`` steps."""
-    return Melody(melody.ids[:len(melody) - CHUNK_STEPS + end_steps])
+    return melody.with_ids(melody.ids[:len(melody) - melody.chunk_steps + end_steps])
 
 
 @torch.no_grad()
 def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, candidates: int,
-             generator: torch.Generator | None = None, end_steps: int = CHUNK_STEPS,
+             generator: torch.Generator | None = None, end_steps: int | None = None,
              sources: np.ndarray | None = None) -> list[Melody]:
     """``melodies`` whose last note is not their tonic, each with its last bar decoded again from ``z_last`` (B, Z),
     the latent its last chunk was decoded from, ``candidates`` times at TEMPERATURE (the decoder reads the chunk's
@@ -32,7 +32,11 @@ def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, c
     last note is the tonic and which leaves the piece's tonic where it was takes the last chunk's place, and the
     place of every chunk that repeats the same music (``sources`` (B, chunks): the chunk each one repeats, so that a
     form's equal sections stay equal). A piece none of them mends keeps its ending. ``end_steps``: the steps of the
-    last chunk the piece keeps (it may end mid-chunk)."""
+    last chunk the piece keeps (it may end mid-chunk; None: all of it). The melodies share one meter."""
+    if not melodies:
+        return []
+    chunk, bar = melodies[0].chunk_steps, melodies[0].steps_per_bar
+    end_steps = chunk if end_steps is None else end_steps
     keys = [melody_key(heard(m, end_steps)) for m in melodies]
     wrong = [i for i, (m, key) in enumerate(zip(melodies, keys, strict=True))
              if key is not None and last_pitch_class(heard(m, end_steps).ids) != key[0]]
@@ -41,7 +45,7 @@ def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, c
         return out
     device = next(vae.parameters()).device
     z = z_last[wrong].to(device).repeat_interleave(candidates, 0)
-    kept = max(end_steps - STEPS_PER_BAR, 0)  # the chunk's steps before its last bar, kept as decoded
+    kept = max(end_steps - bar, 0)  # the chunk's steps before its last bar, kept as decoded
     prefix = torch.as_tensor(np.stack([melodies[i].chunks()[-1, :kept] for i in wrong]))
     prefix = prefix.repeat_interleave(candidates, 0).to(device)
     tokens, logp = [], []
@@ -49,7 +53,7 @@ def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, c
         made = vae.decode(part, TEMPERATURE, generator, prefix=given)
         tokens.append(made.cpu())
         logp.append(vae.log_likelihood(part, made, end_steps).cpu())
-    tokens = torch.cat(tokens).numpy().reshape(len(wrong), candidates, CHUNK_STEPS)
+    tokens = torch.cat(tokens).numpy().reshape(len(wrong), candidates, chunk)
     logp = torch.cat(logp).view(len(wrong), candidates).numpy()
     ends = last_pitch_classes(tokens[..., :end_steps])  # (wrong, candidates), -1 without a note
     for row, i in enumerate(wrong):
@@ -58,7 +62,7 @@ def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, c
         for k in good[np.argsort(-logp[row][good], kind="stable")]:
             chunks = melodies[i].chunks().copy()
             chunks[same] = tokens[row, k]
-            candidate = Melody.from_chunks(chunks)
+            candidate = Melody.from_chunks(chunks, melodies[i].meter)
             key = melody_key(heard(candidate, end_steps))
             if key is not None and key[0] == keys[i][0]:
                 out[i] = candidate

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from melodiff.errors import MelodiffError
 from melodiff.music.melody import NUM_CLASSES
+from melodiff.music.meter import BARS_PER_CHUNK, family
 
 
 @dataclass(frozen=True)
 class VAEConfig:
     """MusicVAE-style model sizes. ``encoder_units`` per direction; one decoder layer per entry of ``decoder_units``
-    (all equal, as Magenta's multi_rnn_cell)."""
+    (all equal, as Magenta's multi_rnn_cell). ``meters``: the model meters of its chunks (music/meter.py), one
+    family: ("4/4",) with ``steps`` 32, or ("3/4", "6/8") with 24 (two bars)."""
 
     z_size: int = 512
     encoder_units: int = 2048
@@ -19,10 +21,13 @@ class VAEConfig:
     decoder_units: int = 2048
     num_classes: int = NUM_CLASSES
     steps: int = 32
+    meters: tuple[str, ...] = ("4/4",)
 
     def __post_init__(self) -> None:
         if min(self.z_size, self.encoder_units, self.decoder_layers, self.decoder_units) < 1:
             raise MelodiffError("VAE sizes must be positive")
+        if not self.meters or self.steps != family(self.meters) * BARS_PER_CHUNK:
+            raise MelodiffError(f"VAE chunks of {self.steps} steps are not two bars of {', '.join(self.meters)}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from melodiff.data.contexts import describe_tunes
 from melodiff.data.latents import LatentDataset
 from melodiff.data.normalizer import LatentNormalizer, Scaling
 from melodiff.data.prepare import SPLITS, load_melodies
+from melodiff.errors import MelodiffError
 from melodiff.music.keys import shift_to_c, transposed_near
 from melodiff.vae.model import MelodyVAE
 
@@ -40,11 +41,15 @@ def encode_chunks(model: MelodyVAE, chunks: np.ndarray, batch_size: int = 1024, 
 def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshold: float = 1.0,
                    dims: Sequence[int] | None = None, scaling: Scaling | str = Scaling.STANDARD,
                    use_mean: bool = False, in_c: bool = False) -> LatentDataset:
-    """Encode every melody of ``data_dir`` chunk by chunk with a *sampled* z (as the paper), or the encoder mean if
+    """Encode every melody of ``data_dir`` in the VAE's meters chunk by chunk with a *sampled* z (as the paper), or
+    the encoder mean if
     ``use_mean``; fit the normaliser on the train split (trimming by mean sigma < ``threshold``, or keeping ``dims``
     if given, e.g. the paper's 42); with ``in_c`` every melody is moved to C first (music/keys.py). Every melody's
     context (data/contexts.py) is kept with the latents."""
-    melodies, index = load_melodies(data_dir)
+    meters = vae.config.meters
+    melodies, index = load_melodies(data_dir, meters=meters)
+    if not melodies:
+        raise MelodiffError(f"{data_dir}: no melodies in {', '.join(meters)}, the VAE's meters")
     contexts = describe_tunes(melodies, [r.get("source", "") for r in index])
     if in_c:
         melodies = [transposed_near(m, shift_to_c(t)) for m, t in zip(melodies, contexts.tonic.tolist(), strict=True)]
@@ -62,4 +67,5 @@ def encode_dataset(vae: MelodyVAE, data_dir: str | Path, seed: int = 0, threshol
         normalizer = LatentNormalizer.fit(z[train_rows], np.where(keep, 0.0, np.inf)[None], 1.0, scaling, use_mean)
     normalizer = replace(normalizer, in_c=in_c)
     x = normalizer.transform(z).numpy().astype(np.float32)
-    return LatentDataset(x, offsets, split, normalizer, contexts)
+    meter = np.array([meters.index(m.meter.name) for m in melodies], dtype=np.int8)
+    return LatentDataset(x, offsets, split, normalizer, contexts, tuple(meters), meter)

@@ -1,8 +1,8 @@
 // melodiff studio: the page's whole client. No build step, no dependencies: plain DOM + fetch.
-// Units: steps are 16th notes, 16 per bar; bar spans are half-open [start, end), 0-based (shown 1-based to people).
+// Units: steps are 16th notes, a melody's steps_per_bar to a bar (16 in 4/4, 12 in 3/4 and 6/8); bar spans are
+// half-open [start, end), 0-based (shown 1-based to people).
 "use strict";
 
-const STEPS_PER_BAR = 16;
 const MIN_BAR_WIDTH = 32; // px per bar in the piano roll: as wide as the page allows, within these bounds
 const MAX_BAR_WIDTH = 120;
 const ROW_HEIGHT = 7; // px per semitone
@@ -110,6 +110,11 @@ function showControls(model) {
   $("guidance").disabled = !model.guided;
   $("guidance").closest("label").classList.toggle("off", !model.guided);
   $("guidance").closest("label").title = model.guided ? GUIDANCE_HELP : "this model has no guide to steer with";
+  const meters = model.meters.length ? model.meters : ["4/4"];
+  $("meter").replaceChildren(...meters.map((m, i) => new Option(m, m, i === 0, i === 0)));
+  $("meter").disabled = meters.length < 2;
+  $("meter").closest("label").title = meters.length < 2 ? "this model makes only 4/4"
+    : "the meter of new melodies: bars are bars of it (infill, continue and bridge keep the melody's)";
   const select = $("style");
   select.replaceChildren(new Option("any", "", true, true));
   for (const style of model.styles) { // "music21:oneills1850" is shown as "oneills1850"
@@ -179,7 +184,7 @@ function svg(tag, attrs, parent) {
 }
 
 function numBars(melody) {
-  return Math.max(1, Math.ceil(melody.num_steps / STEPS_PER_BAR));
+  return Math.max(1, Math.ceil(melody.num_steps / melody.steps_per_bar));
 }
 
 function drawRoll(melody) {
@@ -192,10 +197,10 @@ function drawRoll(melody) {
   const barWidth = Math.max(MIN_BAR_WIDTH, Math.min(MAX_BAR_WIDTH, Math.floor(available / bars)));
   const width = bars * barWidth;
   const height = HEADER + (hi - lo + 1) * ROW_HEIGHT;
-  const x = (step) => (step / STEPS_PER_BAR) * barWidth;
+  const x = (step) => (step / melody.steps_per_bar) * barWidth;
   const roll = svg("svg", { class: "roll", width, height, "data-bar-width": barWidth,
     viewBox: `0 0 ${width} ${height}`, role: "img",
-    "aria-label": `piano roll, ${bars} bars, ${melody.notes.length} notes` });
+    "aria-label": `piano roll, ${bars} bars of ${melody.meter}, ${melody.notes.length} notes` });
   if (melody.regenerated) {
     const [a, b] = melody.regenerated;
     svg("rect", { class: "regenerated", x: x(a), y: HEADER, width: x(b) - x(a), height: height - HEADER }, roll);
@@ -334,7 +339,8 @@ async function showSheet(id, show = true) {
     const [a, b] = melody.regenerated || [0, 0];
     sheet.querySelectorAll("g.measure").forEach((measure, bar) => {
       measure.dataset.bar = bar;
-      if (bar * STEPS_PER_BAR >= a && bar * STEPS_PER_BAR < b) measure.classList.add("regenerated");
+      const step = bar * melody.steps_per_bar;
+      if (step >= a && step < b) measure.classList.add("regenerated");
       measure.addEventListener("mousedown", (event) => {
         event.preventDefault();
         selectBars(id, bar, event.shiftKey);
@@ -396,7 +402,7 @@ function playMelody(id, card, audio) {
   const barWidth = Number(card.querySelector(".roll").dataset.barWidth);
   const tick = () => {
     head.setAttribute("visibility", audio.paused || audio.ended ? "hidden" : "visible");
-    const px = (audio.currentTime * stepsPerSecond / STEPS_PER_BAR) * barWidth;
+    const px = (audio.currentTime * stepsPerSecond / state.melodies.get(id).steps_per_bar) * barWidth;
     head.setAttribute("x1", px);
     head.setAttribute("x2", px);
     if (!audio.paused && !audio.ended) requestAnimationFrame(tick);
@@ -422,7 +428,7 @@ function keptCheck(melody) {
   same = same && sig(melody.notes, b, Infinity, 0) === after;
   const p = document.createElement("p");
   p.className = `kept ${same ? "ok" : "bad"}`;
-  const span = `bars ${a / STEPS_PER_BAR + 1}–${b / STEPS_PER_BAR} regenerated (shaded)`;
+  const span = `bars ${a / melody.steps_per_bar + 1}–${b / melody.steps_per_bar} regenerated (shaded)`;
   p.textContent = same ? `${span}; every other bar is identical to the source ✓`
     : `${span}; the kept bars differ from the source ✗`;
   return p;
@@ -556,7 +562,7 @@ function wire() {
   $("generate-form").addEventListener("submit", (event) => {
     event.preventDefault();
     runJob("/api/generate", { ...samplingFields(), ...controlFields(true), bars: Number($("bars").value),
-      form: $("form").value.trim() || "auto" });
+      form: $("form").value.trim() || "auto", meter: $("meter").value });
   });
   $("upload-form").addEventListener("submit", uploadFile);
   $("abc-form").addEventListener("submit", pasteABC);
