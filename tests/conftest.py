@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from melodiff.music.melody import STEPS_PER_BAR, Melody, Note
+from melodiff.music.melody import FOUR_FOUR, Melody, Meter, Note
 
 torch.set_num_threads(1)
 
 
-def random_melody(seed: int, bars: int) -> Melody:
-    """A melody of exactly ``bars`` bars: notes of 1..8 steps with gaps of 0..3 steps, pitches 55..79."""
+def random_melody(seed: int, bars: int, meter: Meter = FOUR_FOUR) -> Melody:
+    """A melody of exactly ``bars`` bars of ``meter``: notes of 1..8 steps with gaps of 0..3 steps, pitches
+    55..79."""
     rng = np.random.default_rng(seed)
-    total = bars * STEPS_PER_BAR
+    total = bars * meter.steps_per_bar
     notes, t = [], 0
     while True:
         t += int(rng.integers(0, 4))
@@ -28,7 +29,7 @@ def random_melody(seed: int, bars: int) -> Melody:
             break
         notes.append(Note(int(rng.integers(55, 80)), t, end))
         t = end
-    return Melody.from_notes(notes, total)
+    return Melody.from_notes(notes, total, meter)
 
 
 @pytest.fixture(scope="session")
