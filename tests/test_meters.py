@@ -168,3 +168,16 @@ def _fast():
     from melodiff.options import Sampler, SamplingOptions
 
     return SamplingOptions(Sampler.DDIM, steps=3)
+
+
+def test_key_range_and_cadence_edits_keep_the_meter() -> None:
+    from melodiff.music.controls import fit_range
+    from melodiff.music.keys import in_key, transposed_near
+
+    jig = random_melody(4, 4, SIX_EIGHT)
+    for edited in (in_key(jig, 9, True), transposed_near(jig, 5), fit_range(jig, 60, 72), jig.transposed(2),
+                   jig.padded(), jig.with_ids(jig.ids[:12])):
+        assert edited.meter == SIX_EIGHT
+    p = triple_pipeline()
+    (cadenced,) = p.use_meter("6/8").generate(4, 1, seed=1, options=replace(_fast(), cadence=8))
+    assert cadenced.meter == SIX_EIGHT and len(cadenced) == 48

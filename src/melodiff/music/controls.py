@@ -131,4 +131,4 @@ def fit_range(melody: Melody, low: int, high: int, steps: tuple[int, ...] = (0,)
     pitches = np.where(pitches > high, pitches - 12 * -(-(pitches - high) // 12), pitches)
     out = ids.copy()
     out[notes] = pitches.clip(low, high) - MIN_PITCH + 2
-    return Melody(out)
+    return melody.with_ids(out)

@@ -94,7 +94,7 @@ def _degrees_changed(melody: Melody, tonic: int, change: dict[int, int]) -> Melo
         shift[notes & (degree == old)] = new - old
     out = ids + shift
     out = np.where(notes & (out < 2), out + 12, out)  # a degree moved out of MIDI 21..108 takes the octave inside
-    return Melody(np.where(notes & (out > MAX_PITCH - MIN_PITCH + 2), out - 12, out))
+    return melody.with_ids(np.where(notes & (out > MAX_PITCH - MIN_PITCH + 2), out - 12, out))
 
 
 def transposed_near(melody: Melody, semitones: int) -> Melody:

@@ -10,6 +10,7 @@ import torch
 from melodiff.errors import MelodiffError
 from melodiff.metrics.stats import melody_statistics, pitch_class_histogram
 from melodiff.music.melody import Melody
+from melodiff.music.meter import meter
 from melodiff.vae.loss import kl_divergence
 from melodiff.vae.model import MelodyVAE
 
@@ -52,12 +53,13 @@ PRIOR_STATISTICS = ("notes_per_bar", "pitch_range", "scale_consistency", "pitch_
 @torch.no_grad()
 def prior_statistics(model: MelodyVAE, chunks: np.ndarray, num: int = 1000, seed: int = 0) -> dict[str, dict]:
     """Do samples of the prior sound like melodies? ``num`` z ~ N(0, I) decoded greedily, each 2-bar chunk taken as a
-    melody, against the chunks (N, 32) of a split: notes per bar, pitch range (semitones), scale consistency,
-    pitch-class distance to the data, rest fraction (metrics/stats.py)."""
+    melody in the VAE's (first) meter, against the chunks (N, steps) of a split: notes per bar, pitch range
+    (semitones), scale consistency, pitch-class distance to the data, rest fraction (metrics/stats.py)."""
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(num, model.config.z_size, generator=generator)
-    sampled = [Melody(c) for c in model.decode(z).numpy()]
-    data = [Melody(c) for c in chunks]
+    bars = meter(model.config.meters[0])
+    sampled = [Melody(c, bars) for c in model.decode(z).numpy()]
+    data = [Melody(c, bars) for c in chunks]
     reference = pitch_class_histogram(data)
     return {name: {k: None if math.isnan(v) else round(v, 4)  # None (JSON null): no notes to measure
                    for k, v in melody_statistics(melodies, reference).items() if k in PRIOR_STATISTICS}
