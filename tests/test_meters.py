@@ -6,6 +6,7 @@ and the denoiser's meter contracts on untrained tiny models."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,31 +15,30 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import random_melody
 from melodiff.data.latents import LatentDataset
 from melodiff.diffusion.config import preset as diffusion_preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.errors import MelodiffError, MeterOutsideModel
 from melodiff.loading import model_meters
+from melodiff.music.melody import Melody
 from melodiff.music.meter import FOUR_FOUR, SIX_EIGHT, THREE_FOUR
 from melodiff.music.midi_io import read_midi_melody, write_midi
 from melodiff.pipeline import Pipeline
-from melodiff.vae.config import preset as vae_preset
-from melodiff.vae.model import MelodyVAE
 from test_end_to_end import ok, one_line_error, run
-from tiny_model import untrained_pipeline
+from tiny_model import triple_pipeline, untrained_pipeline
 
 BARS = 16
+MakeMelody = Callable[..., Melody]  # conftest's make_melody(seed, bars, meter=FOUR_FOUR)
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def work(tmp_path_factory: pytest.TempPathFactory, make_melody: MakeMelody) -> Path:
     """Six tunes in each of 4/4, 3/4 and 6/8 -> prepare -> train the 4/4 model and the triple one -> one folder."""
     root = tmp_path_factory.mktemp("meters")
     (root / "src").mkdir()
     for i in range(6):
         for j, meter in enumerate((FOUR_FOUR, THREE_FOUR, SIX_EIGHT)):  # other seeds: equal melodies are one
-            write_midi(random_melody(10 * j + i, BARS, meter), root / "src" / f"{meter.name.replace('/', '-')}_{i}.mid")
+            write_midi(make_melody(10 * j + i, BARS, meter), root / "src" / f"{meter.name.replace('/', '-')}_{i}.mid")
     ok(None, "prepare", root / "src", "--out", root / "data", "--workers", 1, "--validation", 0, "--test", 0.3)
     for name, meters in (("duple", ["4/4"]), ("triple", ["3/4", "6/8"])):
         ok(None, "train-vae", "--data", root / "data", "--out", root / name / "vae", "--preset", "tiny", "--steps", 10,
@@ -85,9 +85,9 @@ def test_generate_in_each_meter(meter, work: Path, tmp_path: Path, capsys: pytes
     assert f"M:{meter.name}" in (tmp_path / "sample_000.abc").read_text().splitlines()
 
 
-def test_infill_and_continue_keep_the_melodys_meter(work: Path, tmp_path: Path,
+def test_infill_and_continue_keep_the_melodys_meter(work: Path, tmp_path: Path, make_melody: MakeMelody,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    write_midi(random_melody(50, 8, SIX_EIGHT), tmp_path / "jig.mid")
+    write_midi(make_melody(50, 8, SIX_EIGHT), tmp_path / "jig.mid")
     ok(capsys, "infill", tmp_path / "jig.mid", "--model", work / "model", "--bars", "3-4", "--seed", 1,
        "--out", tmp_path / "infill")
     source = read_midi_melody(tmp_path / "jig.mid")
@@ -100,9 +100,9 @@ def test_infill_and_continue_keep_the_melodys_meter(work: Path, tmp_path: Path,
     assert longer.meter == SIX_EIGHT and len(longer) == 12 * 12
 
 
-def test_meters_outside_the_model_are_one_line_errors(work: Path, tmp_path: Path,
+def test_meters_outside_the_model_are_one_line_errors(work: Path, tmp_path: Path, make_melody: MakeMelody,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    write_midi(random_melody(7, 8, THREE_FOUR), tmp_path / "waltz.mid")
+    write_midi(make_melody(7, 8, THREE_FOUR), tmp_path / "waltz.mid")
     one_line_error(capsys, "infill", tmp_path / "waltz.mid", "--model", work / "duple", "--bars", "1-2", "--seed", 1,
                    "--out", tmp_path / "x", match="waltz.mid: the melody is in 3/4; meter '3/4' is outside the "
                    "model: it makes 4/4")
@@ -125,18 +125,7 @@ def test_evaluate_one_meter_against_its_own_test_melodies(work: Path, tmp_path: 
     assert "onsets on downbeats" in (tmp_path / "results.md").read_text()
 
 
-def triple_pipeline(seed: int = 0) -> Pipeline:
-    """:func:`untrained_pipeline`'s sizes with 24-step chunks (3/4 and 6/8) and a denoiser told the meter."""
-    p = untrained_pipeline(seed)
-    vae_config = replace(vae_preset("tiny")[0], steps=24, meters=("3/4", "6/8"))
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        vae = MelodyVAE(vae_config)
-        denoiser = TransformerDenoiser(replace(p.denoiser.config, meters=("3/4", "6/8")))
-    return Pipeline(vae, denoiser, p.schedule, p.normalizer)
-
-
-def test_a_pipeline_makes_its_meters_and_refuses_others() -> None:
+def test_a_pipeline_makes_its_meters_and_refuses_others(make_melody: MakeMelody) -> None:
     p = triple_pipeline()
     assert p.meters == ("3/4", "6/8") and p.meter == THREE_FOUR
     waltz = p.generate(4, 1, seed=2, options=_fast())[0]
@@ -146,7 +135,7 @@ def test_a_pipeline_makes_its_meters_and_refuses_others() -> None:
     with pytest.raises(MeterOutsideModel, match="it makes 3/4, 6/8"):
         p.use_meter("4/4")
     with pytest.raises(MelodiffError, match="the melody is in 4/4; this model makes 6/8"):
-        p.infill(random_melody(1, 4), 0, 2, options=_fast())
+        p.infill(make_melody(1, 4), 0, 2, options=_fast())
     with pytest.raises(MelodiffError, match="trained on other meters"):
         Pipeline(untrained_pipeline().vae, p.denoiser, p.schedule, p.normalizer)
 
@@ -170,11 +159,11 @@ def _fast():
     return SamplingOptions(Sampler.DDIM, steps=3)
 
 
-def test_key_range_and_cadence_edits_keep_the_meter() -> None:
+def test_key_range_and_cadence_edits_keep_the_meter(make_melody: MakeMelody) -> None:
     from melodiff.music.controls import fit_range
     from melodiff.music.keys import in_key, transposed_near
 
-    jig = random_melody(4, 4, SIX_EIGHT)
+    jig = make_melody(4, 4, SIX_EIGHT)
     for edited in (in_key(jig, 9, True), transposed_near(jig, 5), fit_range(jig, 60, 72), jig.transposed(2),
                    jig.padded(), jig.with_ids(jig.ids[:12])):
         assert edited.meter == SIX_EIGHT

@@ -43,3 +43,15 @@ def guided_pipeline(seed: int = 0) -> Pipeline:
         guide = AttributeGuide(GuideConfig(latent_dim=LATENT_DIM, seq_len=p.window_chunks, width=16, layers=1, heads=2,
                                            mlp=32, noise_channels=8, styles=("music21:a", "music21:b"), keys=keys))
     return Pipeline(p.vae, p.denoiser, p.schedule, p.normalizer, guide=guide)
+
+
+def triple_pipeline(seed: int = 0, meter: str = "3/4") -> Pipeline:
+    """:func:`untrained_pipeline`'s sizes with 24-step chunks (3/4 and 6/8) and a denoiser told the meter, making
+    ``meter``."""
+    p = untrained_pipeline(seed)
+    vae_config = replace(vae_preset("tiny")[0], steps=24, meters=("3/4", "6/8"))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        vae = MelodyVAE(vae_config)
+        denoiser = TransformerDenoiser(replace(p.denoiser.config, meters=("3/4", "6/8")))
+    return Pipeline(vae, denoiser, p.schedule, p.normalizer, meter_name=meter)

@@ -609,8 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_control_args(p)
     _add_cadence_arg(p)
     p.add_argument("--meter", choices=list(METERS), default=None,
-                   help="the meter: 4/4 (default), 3/4 (waltzes) or 6/8 (jigs), as the model makes them (bars are "
-                   "bars of this meter)")
+                   help="the meter: 4/4, 3/4 (waltzes) or 6/8 (jigs), those the model makes (default: its first, "
+                   "4/4 for the shipped model; bars are bars of this meter)")
     p.add_argument("--bars", type=_positive_int, default=None, help=f"length in bars (default {DEFAULT_BARS}, or "
                    "a written form's; beyond the model's window the piece is made window by window)")
     p.add_argument("--form", default=AUTO, help="sections as letters: AABB, ABAC, AA'BA (A' = A varied: its first "

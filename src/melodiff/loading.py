@@ -158,10 +158,12 @@ def load_model(folder: str | Path) -> tuple[MelodyVAE, TransformerDenoiser, Nois
 
 def model_meters(folder: str | Path) -> dict[str, Path]:
     """Every model meter (music/meter.py) a model folder makes -> the model folder that makes it: its own VAE's
-    meters, then those of the model folders under ``meters/`` (in name order; the first to make a meter wins)."""
+    meters, then those of the model folders under ``meters/`` (in name order; the first to make a meter wins; a
+    folder there without a VAE checkpoint is no model and is passed over)."""
     folder = Path(folder)
     found: dict[str, Path] = {}
-    others = sorted(p for p in (folder / METERS).iterdir() if p.is_dir()) if (folder / METERS).is_dir() else []
+    others = sorted(p for p in (folder / METERS).iterdir() if (p / "vae" / CONFIG).is_file()) \
+        if (folder / METERS).is_dir() else []
     for candidate in (folder, *others):
         try:
             meters = from_dict(VAEConfig, read_config(candidate / "vae", "vae")["model"]).meters
@@ -173,11 +175,12 @@ def model_meters(folder: str | Path) -> dict[str, Path]:
 
 
 def find_model(folder: str | Path, meter: str | None = None) -> Path:
-    """The model folder in ``folder`` that makes ``meter`` (``folder`` itself when None); MelodiffError naming the
-    meters it makes for any other."""
+    """The model folder in ``folder`` that makes ``meter`` (a name or a music.meter.Meter; ``folder`` itself when
+    None); MeterOutsideModel naming the meters it makes for any other."""
     folder = Path(folder)
     if meter is None:
         return folder
+    meter = str(meter)
     if not (folder / "vae").is_dir():
         raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
     found = model_meters(folder)

@@ -67,8 +67,7 @@ class Pipeline:
         self.contexts = contexts  # the training tunes' context table (data/contexts.py), or None
         if denoiser.config.context and (contexts is None or len(contexts["styles"]) != denoiser.config.styles):
             raise MelodiffError("a context model needs the context table of its training tunes")
-        told = denoiser.config.meters
-        if len(told) > 1 and told != vae.config.meters:
+        if (denoiser.config.meters or ("4/4",)) != vae.config.meters:  # a config from before meters: 4/4
             raise MelodiffError("the VAE and the diffusion model were trained on other meters")
         self.meters = vae.config.meters  # the model meters it makes (music/meter.py), one family
         self.meter: Meter = meter(meter_name or self.meters[0], self.meters)  # the one it makes now

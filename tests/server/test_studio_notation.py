@@ -92,13 +92,13 @@ def test_bad_pasted_abc_is_one_line(client: TestClient, text: str, status: int, 
 
 def test_a_pasted_waltz_and_jig_are_read_in_their_meters() -> None:
     waltz = "X:1\nT:Waltz\nM:3/4\nL:1/8\nK:G\nG2 B2 d2|g4 fe|d6|B2 A2 G2|]\n"
-    ((melody, label),), message = media.read_abc_text(waltz, 4096)
+    ((melody, label),), message = media.read_abc_text(waltz, 256)
     assert melody.meter == THREE_FOUR and len(melody) == 4 * 12 and label.startswith("pasted ABC “Waltz”")
     assert [(n.pitch, n.start, n.end) for n in melody.to_notes()[:4]] == [(67, 0, 4), (71, 4, 8), (74, 8, 12),
                                                                         (79, 12, 20)]
     assert notation.read_melody(notation.to_abc(melody), "abc") == melody  # written back in 3/4
     jig = "X:2\nT:Jig\nM:6/8\nL:1/8\nK:D\nA|dfe dcB|A3 F3|d2f e2c|d3 d2|]\n"
-    ((melody, _),), message = media.read_abc_text(jig, 2 * 12)  # the pickup pads the first bar; cut to two bars
+    ((melody, _),), message = media.read_abc_text(jig, 2)  # the pickup pads the first bar; cut to two bars
     assert melody.meter == SIX_EIGHT and len(melody) == 2 * 12 and message.endswith("cut to the first 2 bars")
     assert melody.to_notes()[0] == Note(69, 10, 12)
     assert "M:6/8" in notation.to_abc(melody).splitlines()

@@ -20,7 +20,7 @@ from melodiff.data.contexts import MAX_DENSITY, TuneContexts
 from melodiff.data.normalizer import LatentNormalizer
 from melodiff.data.prepare import SPLITS
 from melodiff.errors import MelodiffError
-from melodiff.music.meter import model_meter
+from melodiff.music.meter import meter as check_meter
 from melodiff.utils.io import atomic_write_bytes
 
 
@@ -118,7 +118,7 @@ class LatentDataset:
         try:
             meters = tuple(json.loads(meter_names))
             for name in meters:
-                model_meter(name)
+                check_meter(name)
         except (json.JSONDecodeError, TypeError, MelodiffError):
             raise bad("meters must be a JSON list of model meters") from None
         if meter is not None and (meter.ndim != 1 or meter.dtype.kind not in "iu" or len(meter) != len(split)

@@ -70,7 +70,8 @@ def quantize_monophonic(notes: list[RawNote], scale: float, pad_steps: int, stat
 
     Raises MelodiffError, before allocating the melody, when it would last longer than limits.MAX_BARS."""
     if notes:
-        check_steps(max(n.offset for n in notes) * scale * STEPS_PER_QUARTER + pad_steps)
+        check_steps(max(n.offset for n in notes) * scale * STEPS_PER_QUARTER + pad_steps,
+                    steps_per_bar=meter.steps_per_bar)
     by_onset: dict[int, tuple[int, int]] = {}
     for n in notes:
         if not MIN_PITCH <= n.pitch <= MAX_PITCH:

@@ -128,7 +128,7 @@ def read_midi_melody_cut(path: str | Path, max_steps: int | None = None) -> tupl
         melody = quantize_monophonic(notes, scale, 0, Extraction(), meter)
         end = max((c.time * to_steps for c in track.controls if c.number == ALL_NOTES_OFF), default=0)
         cut = cut or end > limit
-        check_steps(min(end, limit))
+        check_steps(min(end, limit), steps_per_bar=meter.steps_per_bar)
         return Melody.from_notes(melody.to_notes(), max(len(melody), round(min(end, limit))), meter), cut
 
 

@@ -29,7 +29,7 @@ from melodiff.errors import MelodiffError
 from melodiff.loading import model_meters
 from melodiff.music.controls import Controls
 from melodiff.music.form import written_length
-from melodiff.music.melody import BARS_PER_CHUNK, STEPS_PER_BAR
+from melodiff.music.melody import BARS_PER_CHUNK
 from melodiff.music.midi_io import fluidsynth_available
 from melodiff.options import MAX_SAMPLING_STEPS, Sampler
 from melodiff.pipeline import DEFAULT_MODEL, Pipeline
@@ -50,6 +50,7 @@ from melodiff.server.schemas import (
     JobStatus,
     Limits,
     MelodyOut,
+    MeterName,
     ModelOut,
     UploadOut,
 )
@@ -229,9 +230,11 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
                          queued=studio.jobs.count(JobStatus.QUEUED), fluidsynth=fluidsynth_available(), limits=limits)
 
     @app.get("/api/model", response_model=ModelOut, tags=["studio"])
-    async def model() -> ModelOut:
-        """The model's window, the controls it takes and the styles it knows (loads the model on first use)."""
-        pipeline = await run_in_threadpool(studio.pipeline)
+    async def model(meter: Annotated[MeterName | None, Query(description="the meter whose model to describe "
+                                                                    "(default: the first)")] = None) -> ModelOut:
+        """The window, the controls it takes and the styles it knows of the model that makes ``meter`` (loaded on
+        first use), and every meter the studio's model folder makes."""
+        pipeline = await run_in_threadpool(studio.pipeline, meter)
         controls = list(pipeline.controls)
         styles = list(pipeline.styles) if "style" in controls else []
         return ModelOut(window_bars=pipeline.window_chunks * BARS_PER_CHUNK, controls=controls, styles=styles,
@@ -297,7 +300,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
         source = studio.melody(request.melody_id)
         have = len(source.melody.padded())
         total = have + math.ceil(request.bars / BARS_PER_CHUNK) * source.melody.chunk_steps
-        _check_total(total)
+        _check_total(total, source.melody.steps_per_bar)
 
         def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
             melodies = pipeline.continue_melody(source.melody, request.bars, request.num_samples, request.seed,
@@ -317,7 +320,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
             raise HTTPException(422, f"the melodies are in {first.melody.meter} and {second.melody.meter}: bridge "
                                 "two melodies in one meter")
         end = start + math.ceil(request.bars / BARS_PER_CHUNK) * first.melody.chunk_steps
-        _check_total(end + len(second.melody.padded()))
+        _check_total(end + len(second.melody.padded()), first.melody.steps_per_bar)
 
         def work(pipeline: Pipeline, job: Job, controls: Controls) -> list[media.StoredMelody]:
             melodies = pipeline.bridge(first.melody, second.melody, request.bars, request.num_samples,
@@ -351,7 +354,7 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
             raise HTTPException(413, f"{media.display_name(file.filename)} is larger than {_size(max_upload_bytes)}")
         name = file.filename or "upload"
         found, message = await run_in_threadpool(_with(studio.file_work, media.read_upload), name, data,
-                                                 MAX_TOTAL_BARS * STEPS_PER_BAR)
+                                                 MAX_TOTAL_BARS)
         return UploadOut(melodies=[studio.melodies.add(m, label).out() for m, label in found], message=message)
 
     @app.get("/api/melodies/{melody_id}", response_model=MelodyOut, tags=["melodies"])
@@ -405,10 +408,11 @@ def create_app(pipeline_or_loader: Pipeline | Callable[[], Pipeline], max_upload
 
     @app.post("/api/melodies/abc", response_model=UploadOut, tags=["notation"])
     async def paste_abc(request: AbcRequest) -> UploadOut:
-        """ABC text pasted in (a tune or a book of tunes): its 4/4 melodies are read as an uploaded .abc file's are,
-        stored and returned. Text that is not ABC or holds no 4/4 melody: 422 with one line."""
+        """ABC text pasted in (a tune or a book of tunes): its melodies (4/4, 3/4, 6/8 and the meters read as them)
+        are read as an uploaded .abc file's are, stored and returned. Text that is not ABC or holds no melody in
+        those meters: 422 with one line."""
         found, message = await run_in_threadpool(_with(studio.file_work, media.read_abc_text), request.text,
-                                                 MAX_TOTAL_BARS * STEPS_PER_BAR)
+                                                 MAX_TOTAL_BARS)
         return UploadOut(melodies=[studio.melodies.add(m, label).out() for m, label in found], message=message)
 
     return app
@@ -425,6 +429,7 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
         raise MelodiffError(f"port must be in 1..65535, got {port}")
     pipeline = Pipeline.from_pretrained(model).to(device)
     folder = DEFAULT_MODEL if model == "default" else Path(model)
+    # one pipeline per meter (a Pipeline's meter is state): 3/4 and 6/8 each load the triple model, ~20 MB apiece
     others = {m: functools.partial(_load, model, m, device) for m in model_meters(folder) if m != pipeline.meter.name}
     if host not in LOCAL_HOSTS:
         log.warning("serving on %s: the studio has no authentication; anyone who can reach this address can use it",
@@ -446,9 +451,11 @@ def _load(model: str, meter: str, device: str) -> Pipeline:
     return Pipeline.from_pretrained(model, meter).to(device)
 
 
-def _check_total(steps: int) -> None:
-    if steps > MAX_TOTAL_BARS * STEPS_PER_BAR:
-        raise HTTPException(422, f"the result would have {steps // STEPS_PER_BAR} bars; the limit is {MAX_TOTAL_BARS}")
+def _check_total(steps: int, steps_per_bar: int) -> None:
+    """422 for a result of more than MAX_TOTAL_BARS bars (``steps`` in bars of ``steps_per_bar``)."""
+    if steps > MAX_TOTAL_BARS * steps_per_bar:
+        raise HTTPException(422, f"the result would have {-(-steps // steps_per_bar)} bars; the limit is "
+                            f"{MAX_TOTAL_BARS}")
 
 
 def _asked(request: ControlledRequest) -> str:

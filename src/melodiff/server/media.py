@@ -18,7 +18,7 @@ from melodiff.errors import MelodiffError
 from melodiff.music import notation
 from melodiff.music.extract import MIDI_SUFFIXES, SCORE_SUFFIXES, extract_file
 from melodiff.music.melody import Melody
-from melodiff.music.meter import FILE_METERS
+from melodiff.music.meter import FILE_METERS, METERS
 from melodiff.music.midi_io import (
     fluidsynth_available,
     melody_to_score,
@@ -29,6 +29,7 @@ from melodiff.music.midi_io import (
 from melodiff.server.schemas import MelodyOut, NoteOut
 
 MAX_UPLOADED_MELODIES = 16  # a score with many parts or an ABC book yields at most this many melodies
+LONGEST_BAR = max(m.steps_per_bar for m in METERS.values())  # steps: 4/4's 16
 
 
 class NotMusic(MelodiffError):
@@ -98,14 +99,14 @@ def sniff_suffix(filename: str, data: bytes) -> str:
     raise NotMusic(f"{display_name(filename)} is not a music file melodiff reads (MIDI, MusicXML, ABC or kern)")
 
 
-def read_upload(filename: str, data: bytes, max_steps: int, suffix: str | None = None,
+def read_upload(filename: str, data: bytes, max_bars: int, suffix: str | None = None,
                 name: str | None = None) -> tuple[list[tuple[Melody, str]], str]:
     """An uploaded file's melodies as [(melody, label)] and a message saying what was read and what was cut.
 
     MIDI: its first non-drum track, as ``melodiff infill tune.mid`` reads it. Scores: melodiff's extraction (the
     meters of music/meter.py's FILE_METERS, one melody per part, split at whole bars of rest; see docs/DATA.md). Each
     melody is in the model meter of its file's (4/4, 3/4 or 6/8), its bars counted in that meter. Melodies longer
-    than ``max_steps`` are cut to that length; none found in those meters is a MelodiffError naming them.
+    than ``max_bars`` bars are cut to that length; none found in those meters is a MelodiffError naming them.
     ``suffix`` (e.g. ".abc") overrides the file type found from the name and the bytes; ``name`` is what messages and
     labels call the file (default: the file name)."""
     name = name or display_name(filename)
@@ -117,9 +118,11 @@ def read_upload(filename: str, data: bytes, max_steps: int, suffix: str | None =
         path.write_bytes(data)
         try:
             if suffix in MIDI_SUFFIXES:
-                melody, cut = read_midi_melody_cut(path, max_steps)  # never built whole: a far note costs nothing
+                # never built whole (a far note costs nothing): read as far as the longest bars reach
+                melody, cut = read_midi_melody_cut(path, max_bars * LONGEST_BAR)
+                melody = melody.with_ids(melody.ids[:max_bars * melody.steps_per_bar])
                 if not melody.num_notes:
-                    raise MelodiffError(f"{name}: no notes in the first {max_steps // melody.steps_per_bar} bars")
+                    raise MelodiffError(f"{name}: no notes in the first {max_bars} bars")
                 found, dropped = [(melody, name)], {}
             else:
                 found, dropped, cut = [], {}, False
@@ -139,14 +142,13 @@ def read_upload(filename: str, data: bytes, max_steps: int, suffix: str | None =
     if len(found) > MAX_UPLOADED_MELODIES:
         notes.append(f"kept the first {MAX_UPLOADED_MELODIES}")
         found = found[:MAX_UPLOADED_MELODIES]
-    if cut or any(len(m) > max_steps for m, _ in found):
-        bars = sorted({max_steps // m.steps_per_bar for m, _ in found if cut or len(m) > max_steps})
-        notes.append(f"cut to the first {' or '.join(map(str, bars))} bars")
-        found = [(m.with_ids(m.ids[:max_steps]) if len(m) > max_steps else m, label) for m, label in found]
+    if cut or any(len(m) > max_bars * m.steps_per_bar for m, _ in found):
+        notes.append(f"cut to the first {max_bars} bars")
+        found = [(m.with_ids(m.ids[:max_bars * m.steps_per_bar]), label) for m, label in found]
     return found, "; ".join(notes)
 
 
-def read_abc_text(text: str, max_steps: int) -> tuple[list[tuple[Melody, str]], str]:
+def read_abc_text(text: str, max_bars: int) -> tuple[list[tuple[Melody, str]], str]:
     """The melodies of ABC text pasted into the studio, read as an uploaded .abc file is (:func:`read_upload`); labelled
     with the tune's title (its first T: line), each in its meter. Text that is not ABC or has no melody in a meter
     melodiff reads (:func:`read_upload`): a one-line MelodiffError."""
@@ -155,7 +157,7 @@ def read_abc_text(text: str, max_steps: int) -> tuple[list[tuple[Melody, str]], 
     title = next((line[2:].strip() for line in text.splitlines() if line.startswith("T:") and line[2:].strip()), "")
     name = "pasted ABC" + (f" “{' '.join(title.split())[:60]}”" if title else "")
     try:
-        return read_upload("pasted.abc", text.encode("utf-8"), max_steps, suffix=".abc", name=name)
+        return read_upload("pasted.abc", text.encode("utf-8"), max_bars, suffix=".abc", name=name)
     except MelodiffError as exc:
         message = " ".join(str(exc).split())  # music21's messages may span lines
         raise MelodiffError(message if len(message) <= 300 else message[:297] + "...") from None

@@ -1,7 +1,8 @@
 """The studio's JSON API: request and response models (pydantic) and the limits every request is checked against.
 
-Units: bars (16 steps each), steps (16th notes). Bar spans are half-open ``[start_bar, end_bar)``, 0-based; the models
-work in 2-bar chunks, so an infilled span is rounded outward to whole chunks (``regenerated`` says what changed)."""
+Units: bars (of the melody's meter: 16 steps in 4/4, 12 in 3/4 and 6/8), steps (16th notes). Bar spans are half-open
+``[start_bar, end_bar)``, 0-based; the models work in 2-bar chunks, so an infilled span is rounded outward to whole
+chunks (``regenerated`` says what changed)."""
 
 from __future__ import annotations
 

@@ -111,9 +111,10 @@ function showControls(model) {
   $("guidance").closest("label").classList.toggle("off", !model.guided);
   $("guidance").closest("label").title = model.guided ? GUIDANCE_HELP : "this model has no guide to steer with";
   const meters = model.meters.length ? model.meters : ["4/4"];
-  $("meter").replaceChildren(...meters.map((m, i) => new Option(m, m, i === 0, i === 0)));
+  const chosen = meters.includes($("meter").value) ? $("meter").value : meters[0];
+  $("meter").replaceChildren(...meters.map((m) => new Option(m, m, m === chosen, m === chosen)));
   $("meter").disabled = meters.length < 2;
-  $("meter").closest("label").title = meters.length < 2 ? "this model makes only 4/4"
+  $("meter").closest("label").title = meters.length < 2 ? `this model makes only ${meters[0]}`
     : "the meter of new melodies: bars are bars of it (infill, continue and bridge keep the melody's)";
   const select = $("style");
   select.replaceChildren(new Option("any", "", true, true));
@@ -579,6 +580,14 @@ function wire() {
   $("bridge").addEventListener("click", () => runJob("/api/bridge", { ...samplingFields(), ...controlFields(false),
     first_id: state.active, second_id: $("bridge-target").value, bars: Number($("bridge-bars").value) }));
   $("bridge-target").addEventListener("change", updateEditPanel);
+  $("meter").addEventListener("change", async () => { // each meter's model takes its own controls and styles
+    try {
+      state.model = await api(`/api/model?meter=${encodeURIComponent($("meter").value)}`);
+      showControls(state.model);
+    } catch (err) {
+      showError(err.message);
+    }
+  });
   $("sel-start").addEventListener("change", selectionFromInputs);
   $("sel-end").addEventListener("change", selectionFromInputs);
   window.addEventListener("mouseup", () => { state.dragging = false; });
