@@ -10,6 +10,7 @@ to save a screenshot of the page."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ from melodiff.music.midi_io import melody_to_score
 from melodiff.pipeline import Pipeline
 from melodiff.server import create_app
 from test_contexts import context_pipeline
+from tiny_model import triple_pipeline
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright: pip install "
                                "playwright (no `playwright install`: they use the system's Chromium)")
@@ -44,12 +46,14 @@ def chromium_binary() -> str | None:
 
 
 @contextmanager
-def serving(pipeline: Pipeline) -> Iterator[str]:
-    """The studio over ``pipeline`` on a free loopback port, in a thread; yields its URL."""
+def serving(pipeline: Pipeline, meters: dict | None = None) -> Iterator[str]:
+    """The studio over ``pipeline`` (and the pipelines of ``meters``) on a free loopback port, in a thread; yields its
+    URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(pipeline), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(pipeline, meters=meters), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -386,3 +390,19 @@ def test_generate_and_infill_with_controls(context_page) -> None:
     page.fill("#range", "D4-Z9")
     page.click("#generate")
     sync_api.expect(page.locator("#error")).to_contain_text("unknown pitch 'Z9'")
+
+
+def test_generate_a_jig_and_a_waltz(browser, pipeline: Pipeline) -> None:
+    """The meter field lists the meters the model folder makes; a 6/8 melody is drawn in bars of 12 steps, and a 3/4
+    one."""
+    meters = {m: functools.partial(triple_pipeline, 0, m) for m in ("3/4", "6/8")}
+    with serving(pipeline, meters) as url, open_page(browser, url) as page:
+        assert page.locator("#meter option").all_inner_texts() == ["4/4", "3/4", "6/8"]
+        for meter in ("6/8", "3/4"):
+            page.select_option("#meter", meter)
+            generate(page, bars=4, count=1)
+            card = page.locator(".melody").first
+            sync_api.expect(card.locator(".roll .bar-number")).to_have_count(4)
+            ends = card.locator(".roll .note").evaluate_all("els => els.map(e => +e.dataset.end)")
+            assert ends and max(ends) <= 4 * 12
+            assert f"{4} bars of {meter}" in card.locator(".roll").get_attribute("aria-label")
