@@ -380,7 +380,7 @@ def read_melody(text: str, fmt: str) -> Melody:
     pickup = first.duration.quarterLength if first is not None and first.paddingLeft else 0
     pad = round(-pickup * scale * STEPS_PER_QUARTER) % meter.steps_per_bar
     end = pad + part.highestTime * scale * STEPS_PER_QUARTER
-    check_steps(end)
+    check_steps(end, steps_per_bar=meter.steps_per_bar)
     notes = _grid_notes(part, scale, pad)
     try:
         return Melody.from_notes(notes, -(-round(end) // meter.steps_per_bar) * meter.steps_per_bar, meter)
