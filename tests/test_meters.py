@@ -170,3 +170,19 @@ def test_key_range_and_cadence_edits_keep_the_meter(make_melody: MakeMelody) -> 
     p = triple_pipeline()
     (cadenced,) = p.use_meter("6/8").generate(4, 1, seed=1, options=replace(_fast(), cadence=8))
     assert cadenced.meter == SIX_EIGHT and len(cadenced) == 48
+
+
+def test_the_shipped_model_makes_every_meter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default model folder holds 4/4 and, in meters/triple, 3/4 and 6/8: a waltz file is infilled in 3/4."""
+    from hostile_files import three_four
+    from melodiff.pipeline import DEFAULT_MODEL
+
+    assert set(model_meters(DEFAULT_MODEL)) == {"4/4", "3/4", "6/8"}
+    for meter in (THREE_FOUR, SIX_EIGHT):
+        (melody,) = Pipeline.from_pretrained(meter=meter.name).generate(8, 1, seed=0, options=_fast())
+        assert melody.meter == meter and len(melody) == 8 * 12
+    waltz = three_four(tmp_path)
+    ok(capsys, "infill", waltz, "--bars", "3-4", "--seed", 1, "--out", tmp_path / "out")
+    filled = read_midi_melody(tmp_path / "out" / "infill_000.mid")
+    assert filled.meter == THREE_FOUR
+    assert np.array_equal(filled.chunks()[[0, 2, 3]], read_midi_melody(waltz).chunks()[[0, 2, 3]])
