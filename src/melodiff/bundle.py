@@ -13,7 +13,18 @@ from pathlib import Path
 
 from melodiff.data.prepare import load_melodies
 from melodiff.errors import MelodiffError
-from melodiff.loading import CHECKSUMS, CONFIG, FORMS, GUIDE, METERS, WEIGHTS, read_config, read_weights, sha256
+from melodiff.loading import (
+    CHECKSUMS,
+    CONFIG,
+    FORMS,
+    GUIDE,
+    METERS,
+    WEIGHTS,
+    read_config,
+    read_weights,
+    sha256,
+    vae_meters,
+)
 from melodiff.music.form import choose_forms
 from melodiff.training.checkpoint import save_weights
 from melodiff.utils.io import atomic_write_text
@@ -45,7 +56,7 @@ def bundle_model(vae_dir: str | Path, diffusion_dir: str | Path, out: str | Path
         save_weights(dest / WEIGHTS, weights)
         shutil.copyfile(Path(src) / CONFIG, dest / CONFIG)
     if data_dir is not None:
-        write_forms(out, data_dir, tuple(read_config(vae_dir, "vae")["model"].get("meters", ["4/4"])))
+        write_forms(out, data_dir, vae_meters(vae_dir))
     else:  # a folder bundled into again must not keep another model's forms
         (out / FORMS).unlink(missing_ok=True)
     checksum(out)

@@ -24,8 +24,9 @@ from melodiff.diffusion.config import DenoiserConfig, ScheduleConfig
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.diffusion.guide import AttributeGuide, GuideConfig
 from melodiff.diffusion.schedule import NoiseSchedule
-from melodiff.errors import MelodiffError, MeterOutsideModel
+from melodiff.errors import MelodiffError
 from melodiff.music.form import check_section_bars, fit_form
+from melodiff.music.meter import meter as check_meter
 from melodiff.vae.config import VAEConfig
 from melodiff.vae.model import MelodyVAE
 
@@ -165,28 +166,29 @@ def model_meters(folder: str | Path) -> dict[str, Path]:
     others = sorted(p for p in (folder / METERS).iterdir() if (p / "vae" / CONFIG).is_file()) \
         if (folder / METERS).is_dir() else []
     for candidate in (folder, *others):
-        try:
-            meters = from_dict(VAEConfig, read_config(candidate / "vae", "vae")["model"]).meters
-        except KeyError:
-            raise MelodiffError(f"{candidate / 'vae'}: {CONFIG} lacks a model config") from None
-        for name in meters:
+        for name in vae_meters(candidate / "vae"):
             found.setdefault(name, candidate)
     return found
 
 
+def vae_meters(folder: str | Path) -> tuple[str, ...]:
+    """The model meters of a VAE checkpoint folder (VAEConfig.meters: 4/4 for a config from before meters)."""
+    try:
+        return from_dict(VAEConfig, read_config(folder, "vae")["model"]).meters
+    except KeyError:
+        raise MelodiffError(f"{folder}: {CONFIG} lacks a model config") from None
+
+
 def find_model(folder: str | Path, meter: str | None = None) -> Path:
     """The model folder in ``folder`` that makes ``meter`` (a name or a music.meter.Meter; ``folder`` itself when
-    None); MeterOutsideModel naming the meters it makes for any other."""
+    None); MeterOutsideModel naming the meters it makes for any other (music.meter.meter)."""
     folder = Path(folder)
     if meter is None:
         return folder
-    meter = str(meter)
     if not (folder / "vae").is_dir():
         raise MelodiffError(f"{folder}: not a melodiff model folder (needs vae/ and diffusion/)")
     found = model_meters(folder)
-    if meter not in found:
-        raise MeterOutsideModel(f"meter {meter!r} is outside the model: it makes {', '.join(found)}")
-    return found[meter]
+    return found[check_meter(meter, tuple(found)).name]
 
 
 def read_forms(folder: Path) -> dict[str, dict]:

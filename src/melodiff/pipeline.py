@@ -83,8 +83,7 @@ class Pipeline:
         """A model folder holding ``vae/`` and ``diffusion/`` checkpoints; "default" is the model shipped inside
         the package. ``meter``: the meter to make music in (default: the folder's first), found in the folder or in
         the model folders for other meters it holds (``meters/*/``, loading.find_model)."""
-        folder = find_model(DEFAULT_MODEL if str(path) == "default" else Path(path), meter)
-        return cls(*load_model(folder), meter_name=meter)
+        return cls(*load_model(find_model(model_folder(path), meter)), meter_name=meter)
 
     @property
     def window_chunks(self) -> int:
@@ -496,7 +495,6 @@ class Pipeline:
             raise MelodiffError("the key of music made around a given melody is that melody's: transpose the input "
                                 "instead of asking for a key")
         _check_count("samples", num_samples, MAX_SAMPLES)
-        self._check_meter(melody)
         generator = torch.Generator().manual_seed(seed)
         padded = melody.padded()
         have = len(padded) // padded.chunk_steps
@@ -535,6 +533,11 @@ class _Counter:
             return eps
 
         return counted
+
+
+def model_folder(path: str | Path) -> Path:
+    """The folder of a model named on the command line or in the API: "default" is the shipped one."""
+    return DEFAULT_MODEL if str(path) == "default" else Path(path)
 
 
 def tune_endings(num_samples: int, num_chunks: int, mask: torch.Tensor, where: torch.Tensor | None = None,

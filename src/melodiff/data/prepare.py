@@ -322,7 +322,8 @@ def load_melodies(data_dir: str | Path, split: str | None = None,
     index = json.loads((data_dir / "melodies.json").read_text())
     if split is not None:
         index = [r for r in index if r["split"] == split]
+    kept = [(r, model_meter(r.get("meter", "4/4"))) for r in index]  # records from before meters: 4/4
     if meters is not None:
-        index = [r for r in index if model_meter(r.get("meter", "4/4")).name in meters]
-    return [Melody(np.asarray(events[r["start"]:r["start"] + r["length"]]), model_meter(r.get("meter", "4/4")))
-            for r in index], index
+        kept = [(r, m) for r, m in kept if m.name in meters]
+    return ([Melody(np.asarray(events[r["start"]:r["start"] + r["length"]]), m) for r, m in kept],
+            [r for r, _ in kept])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from melodiff.errors import MelodiffError
-from melodiff.music.meter import FILE_METERS, METERS
+from melodiff.music.meter import METERS, read_as
 from melodiff.music.scores import parse_score_file
 
 FOLK = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
@@ -67,7 +67,7 @@ def skip_reason(work: CorpusWork, meters: tuple[str, ...] = tuple(METERS)) -> st
     """Why a piece can be dropped from its metadata alone (no meter of the model ``meters`` anywhere), else None."""
     if not work.meters:
         return "meter none"
-    if not any(m in FILE_METERS and FILE_METERS[m][0].name in meters for m in work.meters):
+    if not any(read_as(m, meters) for m in work.meters):
         return f"meter {work.meters[0]}"
     return None
 

@@ -28,7 +28,7 @@ import numpy as np
 from melodiff.errors import MelodiffError
 from melodiff.music.limits import MAX_MIDI_BYTES, MAX_SCORE_BYTES, check_file_size, check_notes, check_steps
 from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_QUARTER, Melody, Note, is_rest_chunk
-from melodiff.music.meter import FILE_METERS, FOUR_FOUR, METERS, Meter
+from melodiff.music.meter import FILE_METERS, FOUR_FOUR, METERS, Meter, read_as
 from melodiff.music.scores import expand_score_repeats, has_repeats, parse_score_file
 
 ALL_METERS = tuple(METERS)  # the model meters extraction keeps unless told fewer
@@ -176,7 +176,7 @@ def extract_part(notes: list[RawNote], meters: list[tuple[float, str]], downbeat
         return
     end = max(n.offset for n in notes)
     for start, stop, meter in _meter_segments(meters, end):
-        if meter not in FILE_METERS or FILE_METERS[meter][0].name not in keep:
+        if not read_as(meter, keep):
             out.dropped[f"meter {meter}"] += 1
             continue
         downbeat = next((d for d in downbeats if start <= d < stop), start)

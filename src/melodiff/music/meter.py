@@ -76,6 +76,11 @@ def model_meter(written: str) -> Meter:
     return FILE_METERS[written][0]
 
 
+def read_as(written: str, meters: tuple[str, ...] | list[str]) -> bool:
+    """Whether a melody written in ``written`` is stored in one of the model ``meters`` (FILE_METERS)."""
+    return written in FILE_METERS and FILE_METERS[written][0].name in meters
+
+
 def family(meters: tuple[str, ...] | list[str]) -> int:
     """The one bar length (steps) that ``meters`` share; MelodiffError if they do not share one."""
     lengths = {meter(m).steps_per_bar for m in meters}

@@ -30,9 +30,10 @@ from melodiff.loading import model_meters
 from melodiff.music.controls import Controls
 from melodiff.music.form import written_length
 from melodiff.music.melody import BARS_PER_CHUNK
+from melodiff.music.meter import meter as check_meter
 from melodiff.music.midi_io import fluidsynth_available
 from melodiff.options import MAX_SAMPLING_STEPS, Sampler
-from melodiff.pipeline import DEFAULT_MODEL, Pipeline
+from melodiff.pipeline import Pipeline, model_folder
 from melodiff.server import media
 from melodiff.server.jobs import Job, JobQueue, QueueFull
 from melodiff.server.schemas import (
@@ -98,9 +99,7 @@ class Studio:
             if meter is None or meter == self._pipeline.meter.name:
                 return self._pipeline
             if meter not in self._by_meter:
-                if meter not in self._meter_loaders:
-                    raise HTTPException(422, f"meter {meter!r} is outside the model: it makes "
-                                        f"{', '.join(self.meters())}")
+                check_meter(meter, tuple(self.meters()))  # MeterOutsideModel: 422 naming the meters
                 self._by_meter[meter] = self._meter_loaders[meter]()
             return self._by_meter[meter]
 
@@ -428,7 +427,7 @@ def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, max
     if not 0 < port < 65536:
         raise MelodiffError(f"port must be in 1..65535, got {port}")
     pipeline = Pipeline.from_pretrained(model).to(device)
-    folder = DEFAULT_MODEL if model == "default" else Path(model)
+    folder = model_folder(model)
     # one pipeline per meter (a Pipeline's meter is state): 3/4 and 6/8 each load the triple model, ~20 MB apiece
     others = {m: functools.partial(_load, model, m, device) for m in model_meters(folder) if m != pipeline.meter.name}
     if host not in LOCAL_HOSTS:
