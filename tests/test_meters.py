@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from melodiff.cli import main
 from melodiff.data.latents import LatentDataset
 from melodiff.diffusion.config import preset as diffusion_preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
@@ -57,6 +58,18 @@ def test_prepare_keeps_and_counts_every_meter(work: Path) -> None:
     report = json.loads((work / "data" / "report.json").read_text())
     assert report["melodies_per_meter"] == {"4/4": 6, "3/4": 6, "6/8": 6}
     assert report["melodies_per_written_meter"] == {"4/4": 6, "3/4": 6, "6/8": 6}
+
+
+def test_evaluate_vae_per_meter(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chunks = {}
+    for meter in ("3/4", "6/8", None):
+        argv = ["evaluate-vae", "--vae", work / "triple" / "vae", "--data", work / "data", "--split", "train",
+                *(["--meter", meter] if meter else [])]
+        assert main([str(a) for a in argv]) == 0
+        chunks[meter] = json.loads(capsys.readouterr().out)["chunks"]
+    assert chunks["3/4"] > 0 and chunks["6/8"] > 0 and chunks["3/4"] + chunks["6/8"] == chunks[None]
+    one_line_error(capsys, "evaluate-vae", "--vae", work / "triple" / "vae", "--data", work / "data", "--meter",
+                   "4/4", match="meter '4/4' is outside the model: it makes 3/4, 6/8")
 
 
 def test_the_triple_model_knows_its_meters(work: Path) -> None:

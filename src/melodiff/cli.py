@@ -75,10 +75,12 @@ def _cmd_evaluate_vae(args: argparse.Namespace) -> None:
     from melodiff.data.chunks import training_chunks
     from melodiff.data.prepare import load_melodies
     from melodiff.loading import load_vae
+    from melodiff.music.meter import meter
     from melodiff.vae.evaluate import evaluate_vae, prior_statistics
 
     vae = load_vae(args.vae)
-    melodies, _ = load_melodies(args.data, args.split, vae.config.meters)
+    meters = vae.config.meters if args.meter is None else (meter(args.meter, vae.config.meters).name,)
+    melodies, _ = load_melodies(args.data, args.split, meters)
     chunks = training_chunks(melodies, vae.config.steps)
     scores = evaluate_vae(vae, chunks)
     scores["prior_samples_vs_data"] = prior_statistics(vae, chunks, seed=args.seed)
@@ -684,6 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    p.add_argument("--meter", choices=list(METERS), default=None, help="only the split's melodies in this meter, "
+                   "one of the VAE's (default: all its meters)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the prior samples (default 0)")
 
     p = add("encode", _cmd_encode, "encode a dataset into trimmed, normalised latents")
