@@ -26,14 +26,14 @@ BARS = 16  # one tiny-preset window (8 chunks), so `evaluate` has test windows t
 
 
 def write_corpus(folder: Path, make_melody: Callable[[int, int], Melody], train: int = 4, test: int = 2) -> None:
-    """``train`` + ``test`` MIDI tunes, named so that the split (a hash of the file's path) puts exactly ``test`` of
-    them in the test split and none in validation."""
+    """``train`` + ``test`` MIDI tunes, named so that the split (a hash of the file's path within ``folder``) puts
+    exactly ``test`` of them in the test split and none in validation."""
     config = PrepareConfig(validation_fraction=0.0, test_fraction=TEST_FRACTION)
     want = {"train": train, "test": test}
     folder.mkdir(parents=True)
     for i in range(1000):
-        path = (folder / f"tune{i}.mid").resolve()
-        split = split_of(f"file:{path}", config)
+        path = folder / f"tune{i}.mid"
+        split = split_of(f"file:{folder.name}/{path.name}", config)
         if want[split]:
             want[split] -= 1
             write_midi(make_melody(i, BARS), path)

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from melodiff.cli import main
 from melodiff.data.latents import LatentDataset
+from melodiff.data.prepare import PrepareConfig, split_of
 from melodiff.diffusion.config import preset as diffusion_preset
 from melodiff.diffusion.denoiser import TransformerDenoiser
 from melodiff.errors import MelodiffError, MeterOutsideModel
@@ -37,9 +38,17 @@ def work(tmp_path_factory: pytest.TempPathFactory, make_melody: MakeMelody) -> P
     """Six tunes in each of 4/4, 3/4 and 6/8 -> prepare -> train the 4/4 model and the triple one -> one folder."""
     root = tmp_path_factory.mktemp("meters")
     (root / "src").mkdir()
-    for i in range(6):
-        for j, meter in enumerate((FOUR_FOUR, THREE_FOUR, SIX_EIGHT)):  # other seeds: equal melodies are one
-            write_midi(make_melody(10 * j + i, BARS, meter), root / "src" / f"{meter.name.replace('/', '-')}_{i}.mid")
+    config = PrepareConfig(validation_fraction=0, test_fraction=0.3)
+    for j, meter in enumerate((FOUR_FOUR, THREE_FOUR, SIX_EIGHT)):
+        names = (f"{meter.name.replace('/', '-')}_{i}.mid" for i in range(1000))
+        want = {"train": 4, "test": 2}  # named so that each meter has test tunes (the split hashes the name)
+        for name in names:
+            split = split_of(f"file:src/{name}", config)
+            if want[split]:
+                want[split] -= 1  # other seeds per meter: equal melodies are one
+                write_midi(make_melody(10 * j + sum(want.values()), BARS, meter), root / "src" / name)
+            if not any(want.values()):
+                break
     ok(None, "prepare", root / "src", "--out", root / "data", "--workers", 1, "--validation", 0, "--test", 0.3)
     for name, meters in (("duple", ["4/4"]), ("triple", ["3/4", "6/8"])):
         ok(None, "train-vae", "--data", root / "data", "--out", root / name / "vae", "--preset", "tiny", "--steps", 10,

@@ -36,6 +36,7 @@ from melodiff.utils.io import atomic_open, atomic_write_text
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
+RECORDS = 2  # the format of cache.jsonl's records: 2 = file pieces named within their source (FileWork)
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,19 @@ def split_of(piece_id: str, config: PrepareConfig) -> str:
 
 
 # ---- work units --------------------------------------------------------------------------------------------------
-def expand_sources(sources: list[str]) -> list[str | CorpusWork]:
-    """Each source -> work units: CorpusWork for music21:NAME, file paths for files/folders."""
-    units: list[str | CorpusWork] = []
+@dataclass(frozen=True)
+class FileWork:
+    """One file of a source: ``path`` (absolute, where it is read) and ``name``, what its pieces are called: the
+    source folder's name and the path within it, or a file source's name. A piece's split is a hash of its name, so
+    a corpus gets the same splits wherever it lies."""
+
+    path: str
+    name: str
+
+
+def expand_sources(sources: list[str]) -> list[FileWork | CorpusWork]:
+    """Each source -> work units: CorpusWork for music21:NAME, FileWork for files/folders."""
+    units: list[FileWork | CorpusWork] = []
     for source in sources:
         if source.startswith("music21:"):
             units.extend(corpus_works(source.removeprefix("music21:")))
@@ -78,19 +89,20 @@ def expand_sources(sources: list[str]) -> list[str | CorpusWork]:
         path = Path(source)
         if path.is_dir():
             suffixes = MIDI_SUFFIXES | SCORE_SUFFIXES
-            found = sorted(str(p) for p in path.resolve().rglob("*") if p.suffix.lower() in suffixes)
+            root = path.resolve()
+            found = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
             if not found:
                 raise MelodiffError(f"{source}: no MIDI, MusicXML, ABC or kern files in this folder")
-            units.extend(found)
+            units.extend(FileWork(str(p), (Path(root.name) / p.relative_to(root)).as_posix()) for p in found)
         elif path.is_file():
-            units.append(str(path.resolve()))
+            units.append(FileWork(str(path.resolve()), path.name))
         else:
             raise MelodiffError(f"{source}: no such file or folder (or use music21:folk, music21:classical, ...)")
     return units
 
 
-def unit_id(unit: str | CorpusWork) -> str:
-    return unit.id if isinstance(unit, CorpusWork) else f"file:{unit}"
+def unit_id(unit: FileWork | CorpusWork) -> str:
+    return unit.id if isinstance(unit, CorpusWork) else f"file:{unit.path}"
 
 
 def _encode(piece_id: str, ex: Extraction) -> dict:
@@ -104,7 +116,7 @@ def _encode(piece_id: str, ex: Extraction) -> dict:
     }
 
 
-def process_unit(args: tuple[str | CorpusWork, int, tuple[str, ...]]) -> dict:
+def process_unit(args: tuple[FileWork | CorpusWork, int, tuple[str, ...]]) -> dict:
     """Parse one work unit; never raises: errors are returned as a reason."""
     unit, min_bars, meters = args
     record: dict = {"unit": unit_id(unit), "pieces": [], "error": None}
@@ -116,7 +128,8 @@ def process_unit(args: tuple[str | CorpusWork, int, tuple[str, ...]]) -> dict:
                 return record
             record["pieces"] = [_encode(unit.id, extract_score(parse_work(unit), min_bars, meters=meters))]
         else:
-            record["pieces"] = [_encode(f"file:{pid}", ex) for pid, ex in extract_file(unit, min_bars, meters)]
+            record["pieces"] = [_encode(f"file:{unit.name}{pid.removeprefix(unit.path)}", ex)  # pid: path[#n]
+                                for pid, ex in extract_file(unit.path, min_bars, meters)]
     except MelodiffError as exc:
         record["error"] = str(exc)
     except Exception as exc:  # a parser bug on one file must not kill a corpus run
@@ -145,7 +158,7 @@ def _scan_cache(path: Path, config_key: str) -> dict[str, int]:
 def run_units(units: list, config: PrepareConfig, cache_path: Path, workers: int, quiet: bool) -> list[int]:
     """Parse every unit the cache does not hold yet, appending its record to ``cache_path`` as it comes; returns
     each unit's record offset in that file, in the order of ``units`` (the records stay on disk: :class:`Records`)."""
-    config_key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+    config_key = hashlib.sha256(json.dumps([asdict(config), RECORDS], sort_keys=True).encode()).hexdigest()[:16]
     done = _scan_cache(cache_path, config_key)
     todo = [u for u in units if unit_id(u) not in done]
     if done:
@@ -271,7 +284,7 @@ def prepare(sources: list[str], out: str | Path, config: PrepareConfig | None = 
             events.write(placeholder)
             duplicates, kept = assemble(records, config, events, index, tally)
             if not kept:
-                where = f"{units[0]}: no melodies could be extracted" if single_file else "no melodies could be " \
+                where = f"{units[0].path}: no melodies could be extracted" if single_file else "no melodies could be " \
                     "extracted from the sources"
                 raise MelodiffError(f"{where} ({_why_nothing(records)})")
             header = _npy_header(tally.steps)
