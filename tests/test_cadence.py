@@ -50,6 +50,12 @@ def test_decoding_on_from_given_tokens() -> None:
     sampled = vae.decode(z, 1.0, torch.Generator().manual_seed(1), prefix=given)
     assert sampled.shape == greedy.shape and sampled[:, :5].equal(given)
     assert vae.log_likelihood(z, greedy).shape == (3,) and (vae.log_likelihood(z, greedy) <= 0).all()
+    # decoding on from a state read once scores what it draws as the teacher-forced decoder does
+    state, previous = vae.read(z, given)
+    made, logp = vae.decode_from(z, state, previous, CHUNK_STEPS - 5, 1.0, torch.Generator().manual_seed(1))
+    assert made.equal(sampled[:, 5:]) and logp.shape == made.shape
+    whole = vae.log_likelihood(z, sampled) - vae.log_likelihood(z, sampled, 5)
+    assert torch.allclose(logp.sum(1), whole, atol=1e-4)
 
 
 def test_cadence_ends_pieces_on_their_tonic_and_keeps_the_rest() -> None:

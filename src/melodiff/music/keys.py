@@ -32,9 +32,8 @@ def find_key(pitches: np.ndarray, durations: np.ndarray) -> tuple[int, bool] | N
 
 def melody_key(melody: Melody) -> tuple[int, bool] | None:
     """:func:`find_key` of a melody's notes, weighted by their durations (None for a melody of rests)."""
-    notes = melody.to_notes()
-    return find_key(np.array([n.pitch for n in notes], dtype=np.int64),
-                    np.array([n.end - n.start for n in notes], dtype=np.int64))
+    pitches, starts, ends = melody.note_arrays()
+    return find_key(pitches, ends - starts)
 
 
 def last_pitch_classes(ids: np.ndarray) -> np.ndarray:

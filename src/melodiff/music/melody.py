@@ -89,19 +89,15 @@ class Melody:
         return cls(ids, meter)
 
     def to_notes(self) -> list[Note]:
-        notes: list[Note] = []
-        pitch, start = None, 0
-        for step, event in enumerate(self.ids.tolist()):
-            if event == NO_EVENT:
-                continue
-            if pitch is not None:
-                notes.append(Note(pitch, start, step))
-                pitch = None
-            if event != NOTE_OFF:
-                pitch, start = event + PITCH_OFFSET, step
-        if pitch is not None:
-            notes.append(Note(pitch, start, len(self.ids)))
-        return notes
+        return [Note(*note) for note in zip(*(a.tolist() for a in self.note_arrays()), strict=True)]
+
+    def note_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The notes as arrays (pitches, starts, ends): a note lasts from its onset to the next event (an onset or a
+        note-off) or the melody's end."""
+        events = np.flatnonzero(self.ids != NO_EVENT)
+        ends = np.append(events[1:], len(self.ids))
+        onset = self.ids[events] != NOTE_OFF
+        return self.ids[events[onset]].astype(np.int64) + PITCH_OFFSET, events[onset], ends[onset]
 
     # ---- shape ---------------------------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -44,16 +44,19 @@ def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, c
     if not wrong or candidates < 1:
         return out
     device = next(vae.parameters()).device
-    z = z_last[wrong].to(device).repeat_interleave(candidates, 0)
     kept = max(end_steps - bar, 0)  # the chunk's steps before its last bar, kept as decoded
-    prefix = torch.as_tensor(np.stack([melodies[i].chunks()[-1, :kept] for i in wrong]))
-    prefix = prefix.repeat_interleave(candidates, 0).to(device)
-    tokens, logp = [], []
-    for part, given in zip(z.split(BATCH), prefix.split(BATCH), strict=True):
-        made = vae.decode(part, TEMPERATURE, generator, prefix=given)
-        tokens.append(made.cpu())
-        logp.append(vae.log_likelihood(part, made, end_steps).cpu())
-    tokens = torch.cat(tokens).numpy().reshape(len(wrong), candidates, chunk)
+    prefix = torch.as_tensor(np.stack([melodies[i].chunks()[-1, :kept] for i in wrong])).to(device)
+    z = z_last[wrong].to(device)
+    (h, c), previous = vae.read(z, prefix)  # once per piece, then shared by its candidates
+    z, h, c, previous = (t.repeat_interleave(candidates, dim) for t, dim in ((z, 0), (h, 1), (c, 1), (previous, 0)))
+    made, logp = [], []
+    for rows in torch.arange(len(z), device=device).split(BATCH):
+        tokens, scores = vae.decode_from(z[rows], (h[:, rows], c[:, rows]), previous[rows], chunk - kept,
+                                         TEMPERATURE, generator)
+        made.append(tokens.cpu())
+        logp.append(scores[:, :end_steps - kept].sum(1).cpu())  # over the steps heard (the prefix: one per piece)
+    prefix = prefix.cpu().long().repeat_interleave(candidates, 0)
+    tokens = torch.cat([prefix, torch.cat(made)], 1).numpy().reshape(len(wrong), candidates, chunk)
     logp = torch.cat(logp).view(len(wrong), candidates).numpy()
     ends = last_pitch_classes(tokens[..., :end_steps])  # (wrong, candidates), -1 without a note
     for row, i in enumerate(wrong):

@@ -82,16 +82,33 @@ class MelodyVAE(nn.Module):
                steps: int | None = None, prefix: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, Z) -> tokens (B, T) int64, autoregressively; greedy (argmax) at temperature 0. ``prefix`` (B, P):
         the first P tokens, given (the decoder reads them, then goes on from there)."""
-        steps = steps or self.config.steps
+        given = 0 if prefix is None else prefix.shape[1]
+        state, previous = self.read(z, prefix)
+        made, _ = self.decode_from(z, state, previous, (steps or self.config.steps) - given, temperature, generator)
+        return made if prefix is None else torch.cat([prefix.long(), made], dim=1)
+
+    @torch.no_grad()
+    def read(self, z: torch.Tensor, prefix: torch.Tensor | None = None
+             ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The decoder's state (h, c) after reading the tokens ``prefix`` (B, P) from z's initial state, and its next
+        step's token input (B, 1, C) (None or P = 0: the initial state and the start input)."""
         state = self.initial_state(z)
-        prev = torch.zeros(z.shape[0], 1, self.config.num_classes, device=z.device, dtype=z.dtype)
-        out = []
+        previous = torch.zeros(z.shape[0], 1, self.config.num_classes, device=z.device, dtype=z.dtype)
         if prefix is not None and prefix.shape[1]:
             given = F.one_hot(prefix.long(), self.config.num_classes).to(z.dtype)
-            _, state = self.decoder(self._step_inputs(z, torch.cat([prev, given[:, :-1]], 1)), state)
-            prev, out = given[:, -1:], list(prefix.long().unbind(1))
-        for _ in range(steps - len(out)):
-            h, state = self.decoder(self._step_inputs(z, prev), state)
+            _, state = self.decoder(self._step_inputs(z, torch.cat([previous, given[:, :-1]], 1)), state)
+            previous = given[:, -1:]
+        return state, previous
+
+    @torch.no_grad()
+    def decode_from(self, z: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], previous: torch.Tensor,
+                    steps: int, temperature: float = 0.0, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``steps`` tokens (B, steps) int64 decoded on from ``state`` and ``previous`` (what :meth:`read` returns),
+        greedy at temperature 0, and the log-probability (B, steps) of each under the decoder (untempered)."""
+        out, logp = [], []
+        for _ in range(steps):
+            h, state = self.decoder(self._step_inputs(z, previous), state)
             logits = self.output_projection(h[:, 0])
             if temperature <= 0:
                 token = logits.argmax(-1)
@@ -99,5 +116,9 @@ class MelodyVAE(nn.Module):
                 probs = torch.softmax(logits / temperature, dim=-1)
                 token = multinomial(probs, generator).squeeze(1)
             out.append(token)
-            prev = F.one_hot(token, self.config.num_classes).to(z.dtype).unsqueeze(1)
-        return torch.stack(out, dim=1)
+            logp.append(torch.log_softmax(logits, dim=-1).gather(-1, token.unsqueeze(-1)).squeeze(-1))
+            previous = F.one_hot(token, self.config.num_classes).to(z.dtype).unsqueeze(1)
+        if not out:
+            empty = torch.zeros(z.shape[0], 0, device=z.device)
+            return empty.long(), empty.to(z.dtype)
+        return torch.stack(out, dim=1), torch.stack(logp, dim=1)
