@@ -533,8 +533,8 @@ def _device(text: str) -> str:
 
 def _add_cadence_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cadence", type=_nonneg_int, default=CADENCE, metavar="K", help="a new piece that does not end "
-                   f"on its tonic has its last bar decoded again K times and takes the likeliest ending that does, "
-                   f"0..{MAX_CADENCE} (default {CADENCE}; 0: off, the paper's decoding)")
+                   "on its tonic has its last bar (then, if none does, its last two) decoded again K times and takes "
+                   f"the likeliest ending that does, 0..{MAX_CADENCE} (default {CADENCE}; 0: off, as the paper)")
 
 
 def _add_device_arg(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ MAX_RESAMPLE = 10  # RePaint: each step taken at most this often
 MAX_SAMPLES = 1024  # melodies per call
 DEFAULT_GUIDANCE = 2.0  # the guide's scale (diffusion/guide.py), measured (docs/RESULTS.md, "Controls by guidance")
 MAX_GUIDANCE = 20.0  # past this the guide's gradient swamps the denoiser
-CADENCE = 32  # endings decoded again to find one on the tonic (docs/RESULTS.md, "Cadences")
+CADENCE = 64  # endings decoded again to find one on the tonic (docs/RESULTS.md, "Controls by guidance, and cadences")
 MAX_CADENCE = 256
 
 
@@ -39,8 +39,8 @@ class SamplingOptions:
     """How to sample: ``sampler``, its ``steps`` (None: FAST_STEPS; DDPM always takes all N), the VAE decoder's
     ``temperature`` (0 = greedy, the paper's 0.001), RePaint ``resample`` (1 = off; ddim and ddpm only) and the
     ``guidance`` scale with which a model's guide steers to a key, a tonic ending and the density and style asked for
-    (0 = off), and the ``cadence`` candidates for the last bar of a generated piece that does not end on its tonic
-    (vae/cadence.py; 0 = off; music made around a given melody is not re-decoded).
+    (0 = off), and the ``cadence`` candidates for the last bar (then the last two) of a generated piece that does
+    not end on its tonic (vae/cadence.py; 0 = off; music made around a given melody is not re-decoded).
     Checked on creation: MelodiffError names the first value out of its range."""
 
     sampler: Sampler = Sampler.DPM_SOLVER

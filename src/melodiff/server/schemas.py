@@ -56,8 +56,8 @@ class SamplingRequest(_Request):
                           "is kept (ddim and ddpm only; 1 = off)")
     guidance: float = Field(DEFAULT_GUIDANCE, ge=0.0, le=MAX_GUIDANCE, description="how strongly a model's guide "
                             "steers to the key, ending, density and style (0 = not at all)")
-    cadence: int = Field(CADENCE, ge=0, le=MAX_CADENCE, description="candidate last bars decoded for a new piece "
-                         "that does not end on its tonic (0 = off)")
+    cadence: int = Field(CADENCE, ge=0, le=MAX_CADENCE, description="candidate last bars (then last two) decoded for "
+                         "a new piece that does not end on its tonic (0 = off)")
 
     def options(self) -> SamplingOptions:
         """The library's options (which check the combination, e.g. resampling with dpm-solver)."""

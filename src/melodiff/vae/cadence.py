@@ -31,22 +31,45 @@ def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, c
     bar before, as decoded, and goes on): the candidate the decoder finds likeliest (over the steps heard) whose
     last note is the tonic and which leaves the piece's tonic where it was takes the last chunk's place, and the
     place of every chunk that repeats the same music (``sources`` (B, chunks): the chunk each one repeats, so that a
-    form's equal sections stay equal). A piece none of them mends keeps its ending. ``end_steps``: the steps of the
-    last chunk the piece keeps (it may end mid-chunk; None: all of it). The melodies share one meter."""
+    form's equal sections stay equal). A piece none of them mends has its whole last chunk decoded again, as many
+    times, the same way; one none of those mends keeps its ending. ``end_steps``: the steps of the last chunk the
+    piece keeps (it may end mid-chunk; None: all of it). The melodies share one meter."""
     if not melodies:
         return []
     chunk, bar = melodies[0].chunk_steps, melodies[0].steps_per_bar
     end_steps = chunk if end_steps is None else end_steps
     keys = [melody_key(heard(m, end_steps)) for m in melodies]
-    wrong = [i for i, (m, key) in enumerate(zip(melodies, keys, strict=True))
-             if key is not None and last_pitch_class(heard(m, end_steps).ids) != key[0]]
     out = list(melodies)
-    if not wrong or candidates < 1:
-        return out
+    for kept in sorted({max(end_steps - bar, 0), 0}, reverse=True):  # steps of the last chunk kept as decoded
+        wrong = [i for i, (m, key) in enumerate(zip(out, keys, strict=True))
+                 if key is not None and last_pitch_class(heard(m, end_steps).ids) != key[0]]
+        if not wrong or candidates < 1:
+            break
+        tokens, logp = _endings(vae, [out[i] for i in wrong], z_last[wrong], kept, end_steps, candidates, generator)
+        ends = last_pitch_classes(tokens[..., :end_steps])  # (wrong, candidates), -1 without a note
+        for row, i in enumerate(wrong):
+            good = np.flatnonzero(ends[row] == keys[i][0])
+            same = [-1] if sources is None else np.flatnonzero(sources[i] == sources[i][-1])
+            for k in good[np.argsort(-logp[row][good], kind="stable")]:
+                chunks = out[i].chunks().copy()
+                chunks[same] = tokens[row, k]
+                candidate = Melody.from_chunks(chunks, out[i].meter)
+                key = melody_key(heard(candidate, end_steps))
+                if key is not None and key[0] == keys[i][0]:
+                    out[i] = candidate
+                    break
+    return out
+
+
+def _endings(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, kept: int, end_steps: int,
+             candidates: int, generator: torch.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+    """``candidates`` last chunks for each melody, decoded at TEMPERATURE from its ``z_last`` after its last chunk's
+    first ``kept`` steps as they are, (melodies, candidates, chunk steps), and their log-probabilities over the
+    steps heard (melodies, candidates)."""
     device = next(vae.parameters()).device
-    kept = max(end_steps - bar, 0)  # the chunk's steps before its last bar, kept as decoded
-    prefix = torch.as_tensor(np.stack([melodies[i].chunks()[-1, :kept] for i in wrong])).to(device)
-    z = z_last[wrong].to(device)
+    chunk = melodies[0].chunk_steps
+    prefix = torch.as_tensor(np.stack([m.chunks()[-1, :kept] for m in melodies])).to(device)
+    z = z_last.to(device)
     (h, c), previous = vae.read(z, prefix)  # once per piece, then shared by its candidates
     z, h, c, previous = (t.repeat_interleave(candidates, dim) for t, dim in ((z, 0), (h, 1), (c, 1), (previous, 0)))
     made, logp = [], []
@@ -56,18 +79,5 @@ def cadenced(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, c
         made.append(tokens.cpu())
         logp.append(scores[:, :end_steps - kept].sum(1).cpu())  # over the steps heard (the prefix: one per piece)
     prefix = prefix.cpu().long().repeat_interleave(candidates, 0)
-    tokens = torch.cat([prefix, torch.cat(made)], 1).numpy().reshape(len(wrong), candidates, chunk)
-    logp = torch.cat(logp).view(len(wrong), candidates).numpy()
-    ends = last_pitch_classes(tokens[..., :end_steps])  # (wrong, candidates), -1 without a note
-    for row, i in enumerate(wrong):
-        good = np.flatnonzero(ends[row] == keys[i][0])
-        same = [-1] if sources is None else np.flatnonzero(sources[i] == sources[i][-1])
-        for k in good[np.argsort(-logp[row][good], kind="stable")]:
-            chunks = melodies[i].chunks().copy()
-            chunks[same] = tokens[row, k]
-            candidate = Melody.from_chunks(chunks, melodies[i].meter)
-            key = melody_key(heard(candidate, end_steps))
-            if key is not None and key[0] == keys[i][0]:
-                out[i] = candidate
-                break
-    return out
+    tokens = torch.cat([prefix, torch.cat(made)], 1).numpy().reshape(len(melodies), candidates, chunk)
+    return tokens, torch.cat(logp).view(len(melodies), candidates).numpy()
