@@ -34,7 +34,7 @@ from melodiff.diffusion.windows import Window, plan_windows
 from melodiff.errors import MelodiffError
 from melodiff.loading import find_model, load_model
 from melodiff.music.controls import Controls, fit_range
-from melodiff.music.form import AUTO, chunk_sources, draw_forms, fit_form, written_length
+from melodiff.music.form import AUTO, auto_sources, chunk_sources, fit_form, written_length
 from melodiff.music.keys import in_key, shift_to_c, transposed_near
 from melodiff.music.limits import MAX_BARS
 from melodiff.music.melody import BARS_PER_CHUNK, Melody
@@ -343,16 +343,14 @@ class Pipeline:
         """What :meth:`sample_latents` ties for ``num_samples`` pieces of ``num_bars`` bars in ``form``: (chunks,)
         for a written form (music.form.chunk_sources), (num_samples, chunks) for "auto" — each piece the form of a
         training melody drawn with ``seed`` from the model's forms for that length (``forms.json``, written by
-        `melodiff bundle --data`) — and None for free sampling (no form, "none", or "auto" for a length the model
-        has no forms for). MelodiffError when a written form does not fit the length."""
+        `melodiff bundle --data`), a longer piece consecutive parts in such forms (music.form.auto_sources) — and
+        None for free sampling (no form, "none", or "auto" for a piece shorter than every form the model has).
+        MelodiffError when a written form does not fit the length."""
         if form is not None and form.strip().lower() == AUTO:
             if section_bars is not None:
                 raise MelodiffError("section bars need a written form (e.g. AABB)")
-            entry = self.forms.get(str(num_bars))
-            if entry is None:
-                return None
-            return torch.tensor([chunk_sources(f, int(entry["section_bars"]))
-                                 for f in draw_forms(entry, num_samples, seed)])
+            sources = auto_sources(self.forms, num_bars, num_samples, seed)
+            return None if sources is None else torch.from_numpy(sources)
         form, section_bars = fit_form(form, num_bars, section_bars)
         return torch.tensor(chunk_sources(form, section_bars)) if form else None
 

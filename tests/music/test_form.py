@@ -11,6 +11,7 @@ import pytest
 from melodiff.errors import MelodiffError
 from melodiff.music.form import (
     MIN_MELODIES,
+    auto_sources,
     choose_forms,
     chunk_sources,
     draw_forms,
@@ -80,3 +81,19 @@ def test_model_forms_and_drawing() -> None:
     drawn = Counter(draw_forms(forms["8"], 3000, seed=0))
     assert abs(drawn["AABB"] / 3000 - 2 / 3) < 0.03
     assert draw_forms(forms["8"], 5, seed=1) == draw_forms(forms["8"], 5, seed=1)
+
+
+def test_auto_sources_make_a_longer_piece_of_parts_in_forms_of_their_own() -> None:
+    forms = {"8": {"section_bars": 2, "melodies": 60, "forms": {"AABB": 1}},
+             "16": {"section_bars": 4, "melodies": 50, "forms": {"ABAC": 1}}}
+    assert auto_sources(forms, 16, 2, seed=0).tolist() == [[0, 1, 2, 3, 0, 1, 6, 7]] * 2  # its own length: as drawn
+    assert auto_sources(forms, 8, 1, seed=0).tolist() == [[0, 0, 2, 2]]
+    # 34 bars: 16 + 16 + 2 left free; each part's letters its own (the second A is not the first part's A)
+    assert auto_sources(forms, 34, 1, seed=0).tolist() == [[0, 1, 2, 3, 0, 1, 6, 7, 8, 9, 10, 11, 8, 9, 14, 15, 16]]
+    # 24 bars: 16 + 8
+    assert auto_sources(forms, 24, 1, seed=0).tolist() == [[0, 1, 2, 3, 0, 1, 6, 7, 8, 8, 10, 10]]
+    assert auto_sources(forms, 6, 3, seed=0) is None  # shorter than every form: free sampling
+    mixed = {"8": {"section_bars": 2, "melodies": 60, "forms": {"AABB": 1, "ABCD": 1}}}
+    parts = auto_sources(mixed, 16, 200, seed=3)  # each part drawn on its own
+    assert {(tuple(r[:4]), tuple(r[4:] - 4)) for r in parts.tolist() for r in [np.array(r)]} == \
+        {(a, b) for a in ((0, 0, 2, 2), (0, 1, 2, 3)) for b in ((0, 0, 2, 2), (0, 1, 2, 3))}

@@ -20,7 +20,7 @@ from melodiff.errors import MelodiffError
 from melodiff.music.melody import BARS_PER_CHUNK, Melody
 
 FREE = "none"  # no form: the paper's free sampling
-AUTO = "auto"  # each piece the form of a random training melody of its length (choose_forms, draw_forms)
+AUTO = "auto"  # each piece the form of a random training melody of its length (choose_forms, auto_sources)
 MAX_SECTIONS = 64
 _TOKEN = re.compile(r"[A-Z]'?")
 
@@ -152,6 +152,37 @@ def choose_forms(melodies: list[Melody], lengths: Iterable[int] = (8, 16, 32, 64
                                      "forms": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
             break
     return chosen
+
+
+def auto_sources(forms: dict[str, dict], num_bars: int, num: int, seed: int) -> np.ndarray | None:
+    """(num, chunks) chunk sources (as :func:`chunk_sources`) of ``num`` pieces of ``num_bars`` bars in form "auto",
+    from a model's forms (:func:`choose_forms`): each piece the form of a training melody of its length, drawn with
+    ``seed``. A length the model has no forms for is made of consecutive parts of the longest lengths it has, each
+    in a form of its own with letters of its own (64 bars: two 32-bar parts), the form of each
+    part drawn with ``seed`` + its place; bars no part fits are free (their own sources). None when no part fits
+    (free sampling)."""
+    parts = auto_parts(forms, num_bars)
+    if not parts:
+        return None
+    sources = np.tile(np.arange(-(-num_bars // BARS_PER_CHUNK)), (num, 1))
+    start = 0
+    for part, bars in enumerate(parts):
+        entry = forms[str(bars)]
+        drawn = [chunk_sources(f, int(entry["section_bars"])) for f in draw_forms(entry, num, seed + part)]
+        sources[:, start:start + bars // BARS_PER_CHUNK] = np.array(drawn) + start
+        start += bars // BARS_PER_CHUNK
+    return sources
+
+
+def auto_parts(forms: dict[str, dict], num_bars: int) -> list[int]:
+    """The lengths in bars of the consecutive parts of a piece of ``num_bars`` bars in form "auto": the longest
+    lengths of ``forms`` that still fit, in turn (64 bars with forms of 8, 16 and 32: [32, 32]; 40: [32, 8]); the
+    bars left after them belong to the last part. [] when no length fits."""
+    lengths = sorted((int(bars) for bars in forms), reverse=True)
+    parts: list[int] = []
+    while (fit := next((bars for bars in lengths if bars <= num_bars - sum(parts)), None)) is not None:
+        parts.append(fit)
+    return parts
 
 
 def draw_forms(entry: dict, num: int, seed: int) -> list[str]:
