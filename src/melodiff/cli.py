@@ -617,8 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "a written form's; beyond the model's window the piece is made window by window)")
     p.add_argument("--form", default=AUTO, help="sections as letters: AABB, ABAC, AA'BA (A' = A varied: its first "
                    f"half kept, a new end); equal letters are equal music. {AUTO} (default): each melody takes the "
-                   "form of a random training melody of that length (longer: parts in such forms, e.g. 64 bars = two "
-                   "32-bar parts); "
+                   "form of a random training melody of that length (a length without forms of its own: parts in such "
+                   "forms, e.g. 64 bars = two 32-bar parts); "
                    f"{FREE}: free sampling, as the paper")
     p.add_argument("--section-bars", type=_positive_int, default=None, help="bars per section (default: the "
                    "length divided among the sections, else 8)")

@@ -94,6 +94,27 @@ def test_split_is_by_piece_and_deterministic(corpus: Corpus, prepared: Prepared,
     assert (again / "events.npy").read_bytes() == (prepared[0] / "events.npy").read_bytes()
 
 
+def test_pieces_are_named_within_their_source_so_splits_do_not_depend_on_where_it_lies(
+        corpus: Corpus, prepared: Prepared, tmp_path: Path) -> None:
+    _, index = load_melodies(prepared[0])
+    folder = corpus[0].name
+    assert {r["piece"] for r in index} >= {f"file:{folder}/tune1.mid", f"file:{folder}/sub/duet.mid"}
+    assert {r["source"] for r in index} == {f"file:{folder}"}  # the folder's name: the collection (--style)
+    moved = tmp_path / "elsewhere" / folder
+    shutil.copytree(corpus[0], moved)
+    prepare([str(moved)], tmp_path / "moved", CONFIG, workers=1, quiet=True)
+    assert (tmp_path / "moved" / "melodies.json").read_text() == (prepared[0] / "melodies.json").read_text()
+    alone = prepare([str(moved / "tune1.mid")], tmp_path / "alone", CONFIG, workers=1, quiet=True)
+    assert alone["melodies"] == 1 and load_melodies(tmp_path / "alone")[1][0]["piece"] == "file:tune1.mid"
+    # the same files named from another folder are parsed again, not taken from the cache under their old names
+    prepare([str(moved / "sub")], tmp_path / "moved", CONFIG, workers=1, quiet=True)
+    assert [r["piece"] for r in load_melodies(tmp_path / "moved")[1]] == ["file:sub/duet.mid"] * 2
+    with pytest.raises(MelodiffError, match=r"would both be called 'tune1\.mid'"):
+        prepare([str(moved / "tune1.mid"), str(corpus[0] / "tune1.mid")], tmp_path / "clash", CONFIG, workers=1,
+                quiet=True)
+    assert not (tmp_path / "clash").exists()
+
+
 def test_rerun_uses_the_cache(corpus: Corpus, prepared: Prepared,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     out = prepared[0]

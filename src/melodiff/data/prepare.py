@@ -98,11 +98,17 @@ def expand_sources(sources: list[str]) -> list[FileWork | CorpusWork]:
             units.append(FileWork(str(path.resolve()), path.name))
         else:
             raise MelodiffError(f"{source}: no such file or folder (or use music21:folk, music21:classical, ...)")
+    names: dict[str, str] = {}
+    for unit in units:
+        if isinstance(unit, FileWork) and names.setdefault(unit.name, unit.path) != unit.path:
+            raise MelodiffError(f"{unit.path} and {names[unit.name]} would both be called {unit.name!r} in the "
+                                "dataset: give folders of different names (or the files under one folder)")
     return units
 
 
 def unit_id(unit: FileWork | CorpusWork) -> str:
-    return unit.id if isinstance(unit, CorpusWork) else f"file:{unit.path}"
+    """The key of a unit's record in the cache: a file's names it as read and as called (:class:`FileWork`)."""
+    return unit.id if isinstance(unit, CorpusWork) else f"file:{unit.name} @ {unit.path}"
 
 
 def _encode(piece_id: str, ex: Extraction) -> dict:
@@ -120,6 +126,8 @@ def process_unit(args: tuple[FileWork | CorpusWork, int, tuple[str, ...]]) -> di
     """Parse one work unit; never raises: errors are returned as a reason."""
     unit, min_bars, meters = args
     record: dict = {"unit": unit_id(unit), "pieces": [], "error": None}
+    if isinstance(unit, FileWork):
+        record["path"] = unit.path
     try:
         if isinstance(unit, CorpusWork):
             reason = skip_reason(unit, meters)
@@ -128,8 +136,10 @@ def process_unit(args: tuple[FileWork | CorpusWork, int, tuple[str, ...]]) -> di
                 return record
             record["pieces"] = [_encode(unit.id, extract_score(parse_work(unit), min_bars, meters=meters))]
         else:
-            record["pieces"] = [_encode(f"file:{unit.name}{pid.removeprefix(unit.path)}", ex)  # pid: path[#n]
-                                for pid, ex in extract_file(unit.path, min_bars, meters)]
+            pieces = extract_file(unit.path, min_bars, meters)  # piece ids: the path, then #n in an ABC opus
+            if not all(pid.startswith(unit.path) for pid, _ in pieces):
+                raise RuntimeError(f"piece ids of {unit.path} do not start with its path")
+            record["pieces"] = [_encode(f"file:{unit.name}{pid.removeprefix(unit.path)}", ex) for pid, ex in pieces]
     except MelodiffError as exc:
         record["error"] = str(exc)
     except Exception as exc:  # a parser bug on one file must not kill a corpus run

@@ -135,7 +135,8 @@ def build_report(sources: list[str], records: Iterable[dict], kept_pieces: set[s
 
 
 def _unit_name(record: dict) -> str:
-    return record["unit"].removeprefix("file:")
+    """The file a record was read from (a corpus unit: its id)."""
+    return record.get("path") or record["unit"]
 
 
 def error_reason(record: dict) -> str:

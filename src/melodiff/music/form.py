@@ -157,10 +157,10 @@ def choose_forms(melodies: list[Melody], lengths: Iterable[int] = (8, 16, 32, 64
 def auto_sources(forms: dict[str, dict], num_bars: int, num: int, seed: int) -> np.ndarray | None:
     """(num, chunks) chunk sources (as :func:`chunk_sources`) of ``num`` pieces of ``num_bars`` bars in form "auto",
     from a model's forms (:func:`choose_forms`): each piece the form of a training melody of its length, drawn with
-    ``seed``. A length the model has no forms for is made of consecutive parts of the longest lengths it has, each
-    in a form of its own with letters of its own (64 bars: two 32-bar parts), the form of each
-    part drawn with ``seed`` + its place; bars no part fits are free (their own sources). None when no part fits
-    (free sampling)."""
+    ``seed``. A length the model has no forms for (longer, or between two it has) is made of consecutive parts of the
+    longest lengths that fit, each in a form of its own with letters of its own (64 bars: two 32-bar parts; 24: 16 +
+    8), the form of the first part drawn with ``seed``, of the n-th with (``seed``, n); bars no part fits are free
+    (their own sources). None when no part fits (free sampling)."""
     parts = auto_parts(forms, num_bars)
     if not parts:
         return None
@@ -168,7 +168,8 @@ def auto_sources(forms: dict[str, dict], num_bars: int, num: int, seed: int) -> 
     start = 0
     for part, bars in enumerate(parts):
         entry = forms[str(bars)]
-        drawn = [chunk_sources(f, int(entry["section_bars"])) for f in draw_forms(entry, num, seed + part)]
+        part_seed = seed if part == 0 else np.random.SeedSequence([seed, part])
+        drawn = [chunk_sources(f, int(entry["section_bars"])) for f in draw_forms(entry, num, part_seed)]
         sources[:, start:start + bars // BARS_PER_CHUNK] = np.array(drawn) + start
         start += bars // BARS_PER_CHUNK
     return sources
@@ -177,7 +178,7 @@ def auto_sources(forms: dict[str, dict], num_bars: int, num: int, seed: int) -> 
 def auto_parts(forms: dict[str, dict], num_bars: int) -> list[int]:
     """The lengths in bars of the consecutive parts of a piece of ``num_bars`` bars in form "auto": the longest
     lengths of ``forms`` that still fit, in turn (64 bars with forms of 8, 16 and 32: [32, 32]; 40: [32, 8]); the
-    bars left after them belong to the last part. [] when no length fits."""
+    bars left after them are left free. [] when no length fits."""
     lengths = sorted((int(bars) for bars in forms), reverse=True)
     parts: list[int] = []
     while (fit := next((bars for bars in lengths if bars <= num_bars - sum(parts)), None)) is not None:
@@ -185,7 +186,7 @@ def auto_parts(forms: dict[str, dict], num_bars: int) -> list[int]:
     return parts
 
 
-def draw_forms(entry: dict, num: int, seed: int) -> list[str]:
+def draw_forms(entry: dict, num: int, seed: int | np.random.SeedSequence) -> list[str]:
     """``num`` forms drawn (with ``seed``) in proportion to how often they occur in a :func:`choose_forms` entry."""
     forms = list(entry["forms"])
     counts = np.array([entry["forms"][f] for f in forms], dtype=np.float64)

@@ -95,7 +95,7 @@ class Melody:
         """The notes as arrays (pitches, starts, ends): a note lasts from its onset to the next event (an onset or a
         note-off) or the melody's end."""
         events = np.flatnonzero(self.ids != NO_EVENT)
-        ends = np.append(events[1:], len(self.ids))
+        ends = np.append(events[1:], len(self.ids))[:len(events)]
         onset = self.ids[events] != NOTE_OFF
         return self.ids[events[onset]].astype(np.int64) + PITCH_OFFSET, events[onset], ends[onset]
 

@@ -94,7 +94,8 @@ class GenerateRequest(ControlledRequest):
                              "length, else the model's window)")
     form: str = Field(AUTO, max_length=MAX_SECTIONS * 2 + 16, description="sections as letters (AABB, AA'BA: equal "
                       "letters are equal music, A' keeps the first half of A), 'auto' (each melody the form of a "
-                      "random training melody that long; longer: parts in such forms) or 'none' (free sampling)")
+                      "random training melody that long; a length without forms: parts in such forms) or 'none' "
+                      "(free sampling)")
     section_bars: int | None = Field(None, ge=2, le=MAX_BARS, description="bars per section of a written form "
                                      "(default: the length divided among the sections, else 8)")
     key: str | None = Field(None, max_length=MAX_CONTROL_CHARS, description="the key: Em, F#m, Bb, D minor "

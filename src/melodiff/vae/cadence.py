@@ -1,6 +1,7 @@
 """Cadence decoding (docs/DEVIATIONS.md, "Controls by guidance"; not in the paper): a generated piece whose last note
 is not its Krumhansl-Kessler tonic has its last bar decoded again from its chunk's latent, several times, and takes
-the likeliest candidate that ends on the tonic."""
+the likeliest candidate that ends on the tonic; a piece none of them mends has its whole last chunk (two bars)
+decoded again the same way. (A piece that keeps only one bar of its last chunk has that bar decoded again, once.)"""
 
 from __future__ import annotations
 
@@ -65,16 +66,16 @@ def _endings(vae: MelodyVAE, melodies: Sequence[Melody], z_last: torch.Tensor, k
              candidates: int, generator: torch.Generator | None) -> tuple[np.ndarray, np.ndarray]:
     """``candidates`` last chunks for each melody, decoded at TEMPERATURE from its ``z_last`` after its last chunk's
     first ``kept`` steps as they are, (melodies, candidates, chunk steps), and their log-probabilities over the
-    steps heard (melodies, candidates)."""
+    steps heard after those (melodies, candidates; the kept steps' are one number per melody, left out)."""
     device = next(vae.parameters()).device
     chunk = melodies[0].chunk_steps
     prefix = torch.as_tensor(np.stack([m.chunks()[-1, :kept] for m in melodies])).to(device)
     z = z_last.to(device)
     (h, c), previous = vae.read(z, prefix)  # once per piece, then shared by its candidates
-    z, h, c, previous = (t.repeat_interleave(candidates, dim) for t, dim in ((z, 0), (h, 1), (c, 1), (previous, 0)))
     made, logp = [], []
-    for rows in torch.arange(len(z), device=device).split(BATCH):
-        tokens, scores = vae.decode_from(z[rows], (h[:, rows], c[:, rows]), previous[rows], chunk - kept,
+    for rows in torch.arange(len(melodies) * candidates, device=device).split(BATCH):
+        piece = rows // candidates  # each candidate's piece: its state is expanded one batch at a time
+        tokens, scores = vae.decode_from(z[piece], (h[:, piece], c[:, piece]), previous[piece], chunk - kept,
                                          TEMPERATURE, generator)
         made.append(tokens.cpu())
         logp.append(scores[:, :end_steps - kept].sum(1).cpu())  # over the steps heard (the prefix: one per piece)
