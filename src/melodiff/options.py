@@ -23,7 +23,7 @@ MAX_RESAMPLE = 10  # RePaint: each step taken at most this often
 MAX_SAMPLES = 1024  # melodies per call
 DEFAULT_GUIDANCE = 2.0  # the guide's scale (diffusion/guide.py), measured (docs/RESULTS.md, "Controls by guidance")
 MAX_GUIDANCE = 20.0  # past this the guide's gradient swamps the denoiser
-CADENCE = 64  # endings decoded again to find one on the tonic (docs/RESULTS.md, "Controls by guidance, and cadences")
+CADENCE = 64  # endings decoded again to find one on the tonic (docs/RESULTS.md, "Cadences, two bars deep")
 MAX_CADENCE = 256
 
 

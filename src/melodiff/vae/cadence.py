@@ -1,7 +1,7 @@
 """Cadence decoding (docs/DEVIATIONS.md, "Controls by guidance"; not in the paper): a generated piece whose last note
 is not its Krumhansl-Kessler tonic has its last bar decoded again from its chunk's latent, several times, and takes
 the likeliest candidate that ends on the tonic; a piece none of them mends has its whole last chunk (two bars)
-decoded again the same way. (A piece that keeps only one bar of its last chunk has that bar decoded again, once.)"""
+decoded again the same way (a piece that keeps only one bar of its last chunk: that bar, in one pass)."""
 
 from __future__ import annotations
 
