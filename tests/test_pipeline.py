@@ -19,6 +19,7 @@ from melodiff.diffusion.schedule import NoiseSchedule
 from melodiff.errors import MelodiffError
 from melodiff.music.form import chunk_sources, parse_form
 from melodiff.music.melody import CHUNK_STEPS, STEPS_PER_BAR, Melody
+from melodiff.options import FAST_STEPS, GIVEN_STEPS
 from melodiff.pipeline import MAX_BARS, Pipeline, SamplingOptions
 from melodiff.vae.config import preset as vae_preset
 from melodiff.vae.model import MelodyVAE
@@ -121,6 +122,22 @@ def test_infill_keeps_the_other_bars(pipe: Pipeline, make_melody: MakeMelody, ba
         assert np.array_equal(m.chunks()[kept], source[kept])
     assert any(not np.array_equal(m.chunks()[regenerated], source[regenerated]) for m in results)
     assert results == pipe.infill(melody, start, end, 3, seed=0, options=OPTIONS)
+
+
+def test_music_around_a_given_melody_takes_fewer_dpm_solver_steps(pipe: Pipeline, make_melody: MakeMelody) -> None:
+    calls: dict[str, int] = {}
+
+    def counted(name: str):
+        return lambda made, planned: calls.__setitem__(name, planned)
+
+    melody = make_melody(3, 8)
+    pipe.infill(melody, 2, 4, seed=1, options=SamplingOptions(guidance=0), progress=counted("infill"))
+    pipe.continue_melody(melody, 2, seed=1, options=SamplingOptions(guidance=0), progress=counted("continue"))
+    pipe.infill(melody, 2, 4, seed=1, options=SamplingOptions(steps=50, guidance=0), progress=counted("asked"))
+    pipe.generate(8, 1, seed=1, options=SamplingOptions(guidance=0), progress=counted("generate"))
+    assert SamplingOptions().for_given_music().steps == GIVEN_STEPS
+    assert SamplingOptions(Sampler.DDIM).for_given_music() == SamplingOptions(Sampler.DDIM)
+    assert calls == {"infill": GIVEN_STEPS, "continue": GIVEN_STEPS, "asked": 50, "generate": FAST_STEPS}
 
 
 @pytest.mark.parametrize(("start", "end"), [(-1, 2), (2, 2), (3, 2), (0, 9), (8, 10)])

@@ -20,6 +20,7 @@ from melodiff.options import (
     CADENCE,
     DEFAULT_GUIDANCE,
     FAST_STEPS,
+    GIVEN_STEPS,
     MAX_CADENCE,
     MAX_GUIDANCE,
     MAX_RESAMPLE,
@@ -567,7 +568,8 @@ def _add_music_args(p: argparse.ArgumentParser, num_help: str = "number of varia
     p.add_argument("-n", "--num", type=_positive_int, default=1, help=num_help)
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--sampler", choices=SAMPLERS, default=SamplingOptions.sampler.value,
-                   help=f"dpm-solver (default) | ddim (both {FAST_STEPS} steps by default) | ddpm (the paper's, all "
+                   help=f"dpm-solver (default; {FAST_STEPS} steps, {GIVEN_STEPS} around a given melody) | ddim "
+                   f"({FAST_STEPS} steps by default) | ddpm (the paper's, all "
                    "1000 steps)")
     p.add_argument("--steps", type=_positive_int, default=None,
                    help=f"sampling steps for ddim / dpm-solver, 1..{MAX_SAMPLING_STEPS}")
@@ -762,8 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--num", "--samples", dest="num", type=_positive_int, default=200,
                    help="generated sequences per row (default 200); infilling uses at most this many test windows "
                    "and infills each several times when there are fewer")
-    p.add_argument("--samplers", nargs="+", type=_sampler_row_text, default=["dpm-solver:50", "ddpm"],
-                   help="sampler[:steps] rows (default dpm-solver:50 ddpm); the first is used for infilling")
+    p.add_argument("--samplers", nargs="+", type=_sampler_row_text, default=["dpm-solver", "ddpm"],
+                   help=f"sampler[:steps] rows (default dpm-solver ddpm); the first is used for infilling (dpm-solver "
+                   f"without steps: {FAST_STEPS}, and {GIVEN_STEPS} for infilling, as generate and infill)")
     p.add_argument("--resample", type=_positive_int, default=1, help="RePaint resampling of the infilling row "
                    "(see melodiff infill --help; default 1 = off)")
     p.add_argument("--bars", type=_positive_int, default=None, help="length of the unconditional sequences in bars "

@@ -41,7 +41,7 @@ from melodiff.metrics.structure import (
 from melodiff.music.controls import Controls
 from melodiff.music.melody import BARS_PER_CHUNK, Melody
 from melodiff.music.midi_io import draw_piano_roll_sheet
-from melodiff.options import CADENCE, DEFAULT_GUIDANCE, Sampler, SamplingOptions
+from melodiff.options import CADENCE, DEFAULT_GUIDANCE, FAST_STEPS, Sampler, SamplingOptions
 from melodiff.pipeline import Pipeline
 from melodiff.utils.io import atomic_save_png, atomic_write_text
 
@@ -103,7 +103,7 @@ def _crop(melodies: list[Melody], start_step: int, end_step: int | None) -> list
 def _diffusion_label(sampler: Sampler, steps: int | None, resample: int = 1) -> str:
     """A table row's name: "Diffusion (ddim, 20 steps)", "Diffusion (ddpm)", "Diffusion (ddim, 20 steps,
     resample 2)"."""
-    details = [sampler.value] + ([] if sampler is Sampler.DDPM else [f"{steps} steps"])
+    details = [sampler.value] + ([] if sampler is Sampler.DDPM else [f"{steps or FAST_STEPS} steps"])
     return f"Diffusion ({', '.join(details + ([f'resample {resample}'] if resample > 1 else []))})"
 
 
@@ -246,14 +246,14 @@ class Evaluator:
         region = (q * self.pipeline.meter.chunk_steps, (length - q) * self.pipeline.meter.chunk_steps)
         self._score("infilling", "Test data", real, None, None, *region)
         t0 = time.perf_counter()
-        options = self._options(sampler, steps, resample)
+        options = self._options(sampler, steps, resample).for_given_music()  # as Pipeline.infill
         g = self._generator()
         tunes_repeated = tunes.repeat_interleave(repeats, 0)
         x = p.sample_latents(length, len(known_repeated), options, g, known=known_repeated, mask=mask,
                              tunes=tunes_repeated, where=where.repeat_interleave(repeats, 0))
         melodies = p.decode(x, options, g, tunes_repeated[:, 0].tolist())
-        self._score("infilling", _diffusion_label(sampler, steps, resample), melodies, x[:, q:length - q].numpy(),
-                    time.perf_counter() - t0, *region, groups=groups)
+        self._score("infilling", _diffusion_label(sampler, options.steps, resample), melodies,
+                    x[:, q:length - q].numpy(), time.perf_counter() - t0, *region, groups=groups)
         # Interpolation baseline (deterministic, once per window): slerp between the full-z latents either side of
         # the gap.
         t0 = time.perf_counter()

@@ -494,6 +494,7 @@ class Pipeline:
             raise MelodiffError("the key of music made around a given melody is that melody's: transpose the input "
                                 "instead of asking for a key")
         _check_count("samples", num_samples, MAX_SAMPLES)
+        options = options.for_given_music()
         generator = torch.Generator().manual_seed(seed)
         padded = melody.padded()
         have = len(padded) // padded.chunk_steps
