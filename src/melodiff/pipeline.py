@@ -344,9 +344,8 @@ class Pipeline:
         for a written form (music.form.chunk_sources), (num_samples, chunks) for "auto" — each piece the form of a
         training melody drawn with ``seed`` from the model's forms for that length (``forms.json``, written by
         `melodiff bundle --data`), for a length without forms of its own consecutive parts in such forms
-        (music.form.auto_sources) — and
-        None for free sampling (no form, "none", or "auto" for a piece shorter than every form the model has).
-        MelodiffError when a written form does not fit the length."""
+        (music.form.auto_sources) — and None for free sampling (no form, "none", or "auto" for a piece shorter than
+        every form the model has). MelodiffError when a written form does not fit the length."""
         if form is not None and form.strip().lower() == AUTO:
             if section_bars is not None:
                 raise MelodiffError("section bars need a written form (e.g. AABB)")

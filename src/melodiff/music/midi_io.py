@@ -25,7 +25,7 @@ import numpy as np
 from melodiff.errors import MelodiffError
 from melodiff.music.extract import Extraction, load_midi, naming, quantize_monophonic, track_notes
 from melodiff.music.limits import check_steps
-from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_QUARTER, Melody
+from melodiff.music.melody import MAX_PITCH, MIN_PITCH, STEPS_PER_BAR, STEPS_PER_QUARTER, Melody
 from melodiff.music.meter import FILE_METERS, Meter
 from melodiff.utils.io import FILE_MODE, atomic_save_png, atomic_write_bytes
 
@@ -271,7 +271,7 @@ def plot_piano_roll(ax: Axes, melodies: Sequence[Melody], num_bars: int,
     pitches = [n.pitch for m in melodies for n in m.to_notes()]
     lo, hi = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74)
     lo, hi = max(lo, MIN_PITCH - 1), min(hi, MAX_PITCH + 1)
-    steps_per_bar = melodies[0].steps_per_bar if melodies else 16
+    steps_per_bar = melodies[0].steps_per_bar if melodies else STEPS_PER_BAR
     for span in spans:
         start, end = (s / steps_per_bar for s in span)
         ax.axvspan(start, end, color="gold", alpha=0.3, lw=0, zorder=0.5)
