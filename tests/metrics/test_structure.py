@@ -91,6 +91,8 @@ def test_classifier_tells_different_phrases_apart_and_not_equal_ones() -> None:
     assert apart["accuracy"] > 0.95 and apart["auc"] > 0.99
     assert np.isnan(phrase_classifier(tunes(C_MAJOR, 1), tunes(C_MAJOR, 1))["accuracy"])
     assert len(phrases([quarters(C_MAJOR * 4)])) == 1  # 8 bars: one phrase
+    two_bars = phrase_classifier(tunes(C_MAJOR, 150), tunes(C_MAJOR, 150), seed=0, bars=2)
+    assert two_bars["phrases"] == 1200 and abs(two_bars["accuracy"] - 0.5) < 0.1  # 16 bars: eight 2-bar phrases
 
 
 def test_auc_by_ranks() -> None:

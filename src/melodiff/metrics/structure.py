@@ -306,14 +306,15 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def phrase_classifier(real: Sequence[Melody], generated: Sequence[Melody], folds: int = 5, max_phrases: int = 2000,
-                      seed: int = 0) -> dict[str, float]:
-    """Held-out accuracy and AUC (with standard errors over the folds) of telling ``generated`` 8-bar phrases from
-    ``real`` ones; equal numbers of each (at most ``max_phrases``), ``folds``-fold cross-validation. 0.5 = the
-    classifier cannot tell them apart. NaN with fewer than ``folds`` phrases on either side. Both sets must be of
-    one meter (ValueError otherwise): compare meter by meter (:func:`by_meter`)."""
+                      seed: int = 0, bars: int = PHRASE_BARS) -> dict[str, float]:
+    """Held-out accuracy and AUC (with standard errors over the folds) of telling ``generated`` phrases of ``bars``
+    bars (8: the issue's phrases; 2: single VAE chunks) from ``real`` ones; equal numbers of each (at most
+    ``max_phrases``), ``folds``-fold cross-validation. 0.5 = the classifier cannot tell them apart. NaN with fewer
+    than ``folds`` phrases on either side. Both sets must be of one meter (ValueError otherwise): compare meter by
+    meter (:func:`by_meter`)."""
     one_meter(real, generated)
     rng = np.random.default_rng(seed)
-    a, b = phrases(real), phrases(generated)
+    a, b = phrases(real, bars), phrases(generated, bars)
     n = min(len(a), len(b), max_phrases)
     if n < folds:
         return {"accuracy": float("nan"), "accuracy_se": float("nan"), "auc": float("nan"), "auc_se": float("nan"),
