@@ -29,14 +29,12 @@ case ${1:-} in
 import sys
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 run = Path(sys.argv[1])
 weights = load_file(run / "model.safetensors")
 save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, run / "half.safetensors")
-print(sum(v.numel() for v in weights.values()) / 1e6, "M parameters;", torch.cuda.max_memory_allocated() / 2**30
-      if torch.cuda.is_available() else 0, "GiB peak")
+print(sum(v.numel() for v in weights.values()) / 1e6, "M parameters")
 EOF
     cp "$run/config.json" "$run/log.csv" "$OUT/"
     split -b 15m -d "$run/half.safetensors" "$OUT/model.part."

@@ -24,13 +24,16 @@ from melodiff.pipeline import Pipeline
 
 
 def through_vae(pipe: Pipeline, melodies: list[Melody], generator: torch.Generator, shuffle: bool) -> list[Melody]:
-    """The melodies encoded and decoded again; ``shuffle``: their chunk latents first permuted across all of them."""
+    """The melodies encoded and decoded again, each in its own key (as evaluate's "Test data through the VAE" row;
+    a key-normalised model's latents are in C); ``shuffle``: their chunk latents first permuted across all of them,
+    each melody's place decoded in that melody's key."""
     latents = [pipe.encode(m, generator) for m in melodies]
     flat = torch.cat(latents)
     if shuffle:
         flat = flat[torch.randperm(len(flat), generator=generator)]
     parts = flat.split([len(x) for x in latents])
-    return [pipe.decode(x[None], generator=generator)[0] for x in parts]
+    return [pipe.decode(x[None], generator=generator, tonics=[int(pipe.tune(m)[0])])[0]
+            for x, m in zip(parts, melodies, strict=True)]
 
 
 def main() -> None:
